@@ -1,0 +1,5 @@
+import sys
+
+from syslogng_netconsole.cli import main
+
+sys.exit(main())

@@ -1,0 +1,50 @@
+"""One kernel report found in one host's stream: what the detector emits and
+what the store and the alert channels consume. Pure data."""
+
+from dataclasses import asdict, dataclass, field
+from typing import List, Optional
+
+
+@dataclass
+class Incident:
+    host: str
+    type: str                      # report kind, e.g. "oops", "warning", "panic"
+    title: str                     # syzkaller-style title, <= 120 chars
+    signature: str                 # stable across hosts, addresses, PIDs, times
+    text: str                      # the full report text, one line per record line
+    first_line: str = ""
+    alt_titles: List[str] = field(default_factory=list)
+    boot: int = 0
+    corrupted: bool = False        # no usable frame / garbled report
+    truncated: bool = False        # ended by a cap or timeout, or records lost inside
+    panicked: bool = False         # the report led to a panic
+    release: Optional[str] = None
+    taint: Optional[str] = None
+    cpu: Optional[int] = None
+    pid: Optional[int] = None
+    comm: Optional[str] = None
+    hardware: Optional[str] = None
+    pc: Optional[str] = None       # RIP / PC line
+    frames: List[str] = field(default_factory=list)
+    modules: List[str] = field(default_factory=list)
+    first_seq: Optional[int] = None
+    last_seq: Optional[int] = None
+    first_ts_us: Optional[int] = None
+    last_ts_us: Optional[int] = None
+    first_time: float = 0.0        # caller's clock at the first record
+    last_time: float = 0.0         # caller's clock at the last record
+    lost_records: int = 0
+
+    @property
+    def id(self) -> str:
+        """Stable id: the same report of the same host and boot always maps here."""
+        import hashlib
+
+        key = "%s|%d|%s|%s|%s" % (self.host, self.boot, self.signature,
+                                   self.first_seq, self.first_ts_us)
+        return hashlib.sha1(key.encode()).hexdigest()[:20]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["id"] = self.id
+        return d
