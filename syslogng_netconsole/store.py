@@ -1,0 +1,221 @@
+"""SQLite incident store in a state directory.
+
+One database file (``incidents.sqlite``) in WAL mode, so the CLI can read while
+syslog-ng writes. The schema version is kept in ``PRAGMA user_version`` and
+upgraded step by step by ``_MIGRATIONS``. One connection guarded by a lock: the
+destination writes from its own thread, tests and the CLI from theirs.
+
+Incidents are keyed by ``Incident.id`` (host, boot, signature, first seq/ts), so
+storing the same report twice (a replay, a reload) is a no-op: ``add()`` tells
+the caller whether the row is new. Reports still open when syslog-ng stops are
+parked in ``pending`` (see sng_dest): a restart promotes them, a reload drops them.
+
+No syslog-ng import and no clock reads: times are arguments.
+"""
+
+import json
+import os
+import sqlite3
+import threading
+from typing import Iterable, List, Optional
+
+from syslogng_netconsole.incident import Incident
+
+DB_NAME = "incidents.sqlite"
+SCHEMA_VERSION = 1
+
+# Columns copied out of the incident for queries; the whole incident is in `data`.
+_COLUMNS = ("id", "host", "boot", "type", "title", "signature", "first_line",
+            "corrupted", "truncated", "panicked", "release", "taint",
+            "first_seq", "last_seq", "first_ts_us", "last_ts_us",
+            "first_time", "last_time")
+
+# version reached -> statements taking the previous version there
+_MIGRATIONS = {
+    1: [
+        """CREATE TABLE incidents (
+            rowid_ INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            host TEXT NOT NULL, boot INTEGER NOT NULL DEFAULT 0,
+            type TEXT NOT NULL, title TEXT NOT NULL, signature TEXT NOT NULL,
+            first_line TEXT, corrupted INTEGER NOT NULL DEFAULT 0,
+            truncated INTEGER NOT NULL DEFAULT 0, panicked INTEGER NOT NULL DEFAULT 0,
+            release TEXT, taint TEXT,
+            first_seq INTEGER, last_seq INTEGER, first_ts_us INTEGER, last_ts_us INTEGER,
+            first_time REAL, last_time REAL,
+            stored_at REAL NOT NULL,
+            data TEXT NOT NULL)""",
+        "CREATE INDEX incidents_host ON incidents(host, stored_at)",
+        "CREATE INDEX incidents_signature ON incidents(signature, stored_at)",
+        "CREATE INDEX incidents_stored_at ON incidents(stored_at)",
+        # open reports parked at deinit, keyed by the destination's persist name
+        """CREATE TABLE pending (
+            owner TEXT NOT NULL, id TEXT NOT NULL, parked_at REAL NOT NULL,
+            data TEXT NOT NULL, PRIMARY KEY (owner, id))""",
+    ],
+}
+
+
+class StoreError(Exception):
+    """The store cannot be opened or written (permissions, disk, corruption)."""
+
+
+def incident_from_dict(d: dict) -> Incident:
+    """Inverse of Incident.to_dict(), tolerant of unknown and missing keys."""
+    names = Incident.__dataclass_fields__.keys()
+    return Incident(**{k: v for k, v in d.items() if k in names})
+
+
+class Store:
+    """The incident database of one state directory."""
+
+    def __init__(self, state_dir: str, timeout: float = 5.0):
+        self.path = os.path.join(state_dir, DB_NAME)
+        self._lock = threading.Lock()
+        try:
+            os.makedirs(state_dir, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=timeout,
+                                       check_same_thread=False,
+                                       isolation_level=None)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError("cannot open %s: %s" % (self.path, exc)) from exc
+
+    def _migrate(self):
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError("%s has schema version %d, newer than this program's %d"
+                             % (self.path, version, SCHEMA_VERSION))
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                # re-check under the write lock: another process may have migrated
+                if self._db.execute("PRAGMA user_version").fetchone()[0] >= target:
+                    self._db.execute("COMMIT")
+                    continue
+                for stmt in _MIGRATIONS[target]:
+                    self._db.execute(stmt)
+                self._db.execute("PRAGMA user_version=%d" % target)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def close(self):
+        with self._lock:
+            try:
+                self._db.close()
+            except sqlite3.Error:
+                pass
+
+    def _write(self, sql: str, args=()) -> int:
+        with self._lock:
+            try:
+                return self._db.execute(sql, args).rowcount
+            except sqlite3.Error as exc:
+                raise StoreError("%s: %s" % (self.path, exc)) from exc
+
+    def _read(self, sql: str, args=()) -> List[sqlite3.Row]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, args).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError("%s: %s" % (self.path, exc)) from exc
+
+    # -- incidents ---------------------------------------------------------
+
+    def add(self, incident: Incident, stored_at: float) -> bool:
+        """Store one incident; False when a row with the same id already exists."""
+        d = incident.to_dict()
+        values = [d[c] for c in _COLUMNS]
+        for i, c in enumerate(_COLUMNS):
+            if isinstance(values[i], bool):
+                values[i] = int(values[i])
+        sql = ("INSERT OR IGNORE INTO incidents (%s, stored_at, data) VALUES (%s)"
+               % (", ".join(_COLUMNS), ", ".join("?" * (len(_COLUMNS) + 2))))
+        return self._write(sql, values + [stored_at, json.dumps(d)]) == 1
+
+    def count(self) -> int:
+        return self._read("SELECT COUNT(*) FROM incidents")[0][0]
+
+    def get(self, incident_id: str) -> Optional[dict]:
+        rows = self._read("SELECT data, stored_at FROM incidents WHERE id = ?", (incident_id,))
+        return _row_dict(rows[0]) if rows else None
+
+    def list(self, host: Optional[str] = None, signature: Optional[str] = None,
+             since: Optional[float] = None, limit: int = 100) -> List[dict]:
+        """Incidents, newest first, as Incident.to_dict() plus ``stored_at``."""
+        where, args = [], []
+        for cond, value in (("host = ?", host), ("signature = ?", signature),
+                            ("stored_at >= ?", since)):
+            if value is not None:
+                where.append(cond)
+                args.append(value)
+        sql = "SELECT data, stored_at FROM incidents"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY stored_at DESC, rowid_ DESC LIMIT ?"
+        return [_row_dict(r) for r in self._read(sql, args + [int(limit)])]
+
+    def signatures(self, since: Optional[float] = None) -> List[dict]:
+        """One row per signature: title, type, incident and host counts, first/last seen."""
+        sql = ("SELECT signature, MIN(title) AS title, MIN(type) AS type, COUNT(*) AS incidents,"
+               " COUNT(DISTINCT host) AS hosts, MIN(stored_at) AS first_seen,"
+               " MAX(stored_at) AS last_seen FROM incidents")
+        args = []
+        if since is not None:
+            sql += " WHERE stored_at >= ?"
+            args.append(since)
+        sql += " GROUP BY signature ORDER BY last_seen DESC"
+        return [dict(r) for r in self._read(sql, args)]
+
+    # -- reports open at shutdown -------------------------------------------
+
+    def park(self, owner: str, incidents: Iterable[Incident], parked_at: float) -> int:
+        """Replace ``owner``'s parked reports with these (snapshots of open reports)."""
+        rows = [(owner, i.id, parked_at, json.dumps(i.to_dict())) for i in incidents]
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute("DELETE FROM pending WHERE owner = ?", (owner,))
+                self._db.executemany("INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?)", rows)
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                try:
+                    self._db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                raise StoreError("%s: %s" % (self.path, exc)) from exc
+        return len(rows)
+
+    def unpark(self, owner: str) -> List[Incident]:
+        """Take ``owner``'s parked reports out of the store (each returned once)."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                rows = self._db.execute("SELECT data FROM pending WHERE owner = ?",
+                                        (owner,)).fetchall()
+                self._db.execute("DELETE FROM pending WHERE owner = ?", (owner,))
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                try:
+                    self._db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                raise StoreError("%s: %s" % (self.path, exc)) from exc
+        out = []
+        for r in rows:
+            try:
+                out.append(incident_from_dict(json.loads(r[0])))
+            except (ValueError, TypeError):
+                continue
+        return out
+
+
+def _row_dict(row) -> dict:
+    d = json.loads(row["data"])
+    d["stored_at"] = row["stored_at"]
+    return d

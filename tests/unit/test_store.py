@@ -1,0 +1,111 @@
+"""The SQLite incident store: schema, idempotent adds, queries, threads, parking."""
+
+import sqlite3
+import threading
+
+import pytest
+
+from syslogng_netconsole.incident import Incident
+from syslogng_netconsole.store import DB_NAME, SCHEMA_VERSION, Store, StoreError
+
+
+def make(host="10.0.0.5", sig="sig-a", seq=10, title="BUG: unable to handle kernel NULL pointer dereference in foo", **kw):
+    return Incident(host=host, type="NULL-POINTER-DEREFERENCE", title=title, signature=sig,
+                    text="BUG: kernel NULL pointer dereference\nRIP: foo+0x1/0x2", first_seq=seq,
+                    first_ts_us=seq * 1000, frames=["foo", "bar"], panicked=True, **kw)
+
+
+def test_add_is_idempotent_and_roundtrips(tmp_path):
+    s = Store(str(tmp_path))
+    inc = make()
+    assert s.add(inc, 100.0) is True
+    assert s.add(inc, 101.0) is False          # same id: replay or reload
+    assert s.count() == 1
+    got = s.get(inc.id)
+    assert got["title"] == inc.title and got["frames"] == ["foo", "bar"]
+    assert got["panicked"] is True and got["stored_at"] == 100.0
+    assert s.get("nope") is None
+
+
+def test_schema_version_wal_and_reopen(tmp_path):
+    s = Store(str(tmp_path))
+    s.add(make(), 1.0)
+    s.close()
+    db = sqlite3.connect(str(tmp_path / DB_NAME))
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.close()
+    assert Store(str(tmp_path)).count() == 1
+
+
+def test_newer_schema_is_refused(tmp_path):
+    db = sqlite3.connect(str(tmp_path / DB_NAME))
+    db.execute("PRAGMA user_version=%d" % (SCHEMA_VERSION + 1))
+    db.close()
+    with pytest.raises(StoreError, match="newer"):
+        Store(str(tmp_path))
+
+
+def test_state_dir_under_a_file_raises_store_error(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(StoreError):
+        Store(str(f / "state"))
+
+
+def test_queries(tmp_path):
+    s = Store(str(tmp_path))
+    s.add(make(host="a", sig="s1", seq=1), 10.0)
+    s.add(make(host="b", sig="s1", seq=1), 20.0)
+    s.add(make(host="a", sig="s2", seq=2, title="WARNING in bar"), 30.0)
+    assert [d["host"] for d in s.list()] == ["a", "b", "a"]           # newest first
+    assert [d["signature"] for d in s.list(host="a")] == ["s2", "s1"]
+    assert [d["host"] for d in s.list(signature="s1")] == ["b", "a"]
+    assert len(s.list(since=15.0)) == 2
+    assert len(s.list(limit=1)) == 1
+    sigs = {r["signature"]: r for r in s.signatures()}
+    assert sigs["s1"]["incidents"] == 2 and sigs["s1"]["hosts"] == 2
+    assert sigs["s2"]["title"] == "WARNING in bar"
+
+
+def test_hostile_text_is_stored_verbatim(tmp_path):
+    s = Store(str(tmp_path))
+    nasty = "x'); DROP TABLE incidents; --\x00\r\nBcc: a@b\u202e"
+    inc = make(title=nasty, host=nasty)
+    assert s.add(inc, 1.0)
+    assert s.get(inc.id)["title"] == nasty
+    assert s.list(host=nasty)[0]["host"] == nasty
+
+
+def test_concurrent_writers_threads_and_connections(tmp_path):
+    s1 = Store(str(tmp_path))
+    s2 = Store(str(tmp_path))                  # a second connection, like the CLI
+    errors = []
+
+    def work(store, base):
+        try:
+            for i in range(100):
+                store.add(make(host="h%d" % base, seq=i), float(i))
+                store.list(limit=5)
+        except Exception as exc:               # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(s1 if n % 2 else s2, n)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    assert s1.count() == 600
+
+
+def test_park_and_unpark(tmp_path):
+    s = Store(str(tmp_path))
+    a, b = make(seq=1), make(seq=2)
+    assert s.park("dest1", [a, b], 5.0) == 2
+    assert s.park("dest1", [b], 6.0) == 1        # replaces the previous snapshot
+    s.park("other", [a], 6.0)
+    got = s.unpark("dest1")
+    assert [i.id for i in got] == [b.id] and got[0].frames == ["foo", "bar"]
+    assert s.unpark("dest1") == []               # taken once
+    assert [i.id for i in s.unpark("other")] == [a.id]
