@@ -9,7 +9,7 @@ python3-aiosmtpd python3-trustme prometheus-alertmanager
 qemu-system-x86 linux-image-amd64 linux-headers-amd64
 linux-image-6.12-amd64 linux-headers-6.12-amd64
 busybox-static cpio make gcc kmod zstd xz-utils
-debootstrap tcpdump python3-setuptools
+debootstrap tcpdump python3-setuptools python3-dpkt
 "
 missing=""
 for p in $PKGS; do
