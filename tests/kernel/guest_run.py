@@ -1,0 +1,216 @@
+"""Boot a Debian kernel in QEMU that sends netconsole to a collector on the host.
+
+API (for this tier and for the crash-detection, alert and packaging tiers)::
+
+    import sys; sys.path.insert(0, "tests/kernel")
+    from guest_run import boot_guest, MODES, SCENARIOS
+
+    run = boot_guest("6.1", "extended", "oops-panic", collector_port, workdir)
+    run.serial_log   # pathlib.Path: the guest's serial console (ground truth)
+    run.pcap         # pathlib.Path: every frame the guest NIC sent (pcap,
+                     #   Ethernet, 10.0.2.15:6665 -> 10.0.2.2:PORT), written by
+                     #   QEMU's filter-dump, so it holds only this guest's traffic
+    run.seconds      # wall seconds of the QEMU run; run.build_seconds for the
+                     #   (cached) initramfs/module preparation
+    run.exit_code, run.timed_out, run.accel, run.kver, run.cmdline
+
+``kernel`` is a short name ("6.1", "6.12", see guest_build.KERNEL_PATTERNS)
+or a full release. ``mode`` is one of MODES: ``plain``, ``extended``,
+``release`` (extended with the ``r`` release prefix, 6.6+) or ``configfs``
+(an extended configfs target with two userdata entries, ``guest`` and
+``role``; 6.9+ for userdata). ``scenario`` is one of SCENARIOS (see
+``init.sh`` and ``nctest/nctest.c``).
+
+Networking is QEMU user mode (slirp): the guest sends to 10.0.2.2:PORT and
+the datagrams arrive on the host at 127.0.0.1:PORT from 127.0.0.1 (a slirp
+ephemeral source port), so a collector listening on 127.0.0.1:PORT sees the
+guest as host ``127.0.0.1``. Nothing leaves the machine.
+
+Acceleration: KVM only if a short probe boot under KVM works on this host
+(``/dev/kvm`` may open and still hang guests), otherwise TCG; the verdict is
+cached in ``.cache/accel-*.txt``. ``NETCONSOLE_QEMU_ACCEL=tcg|kvm`` forces it.
+"""
+
+import dataclasses
+import os
+import pathlib
+import platform
+import shlex
+import subprocess
+import time
+from typing import List, Optional
+
+import guest_build
+
+QEMU = "qemu-system-x86_64"
+MODES = ("plain", "extended", "release", "configfs")
+# modes that need a kernel feature: mode -> minimal (major, minor)
+MODE_MIN_KERNEL = {"release": (6, 6), "configfs": (6, 9)}
+SCENARIOS = ("boot", "sysrq-t", "sysrq-l", "sysrq-m", "sysrq-c", "oops", "oops-panic",
+             "bug", "warn", "warn3", "panic", "long", "burst")
+# scenarios that end in a panic (the guest reboots, QEMU exits on -no-reboot)
+PANICS = ("sysrq-c", "oops-panic", "panic")
+# wall-clock limit of one run under TCG; a 5,000-line burst takes longest
+TIMEOUTS = {"burst": 240, "sysrq-t": 120}
+DEFAULT_TIMEOUT = 90
+
+
+@dataclasses.dataclass
+class GuestRun:
+    kernel: str
+    kver: str
+    mode: str
+    scenario: str
+    port: int
+    workdir: pathlib.Path
+    serial_log: pathlib.Path
+    pcap: pathlib.Path
+    qemu_log: pathlib.Path
+    cmdline: str
+    accel: str
+    exit_code: Optional[int] = None
+    timed_out: bool = False
+    seconds: float = 0.0
+    build_seconds: float = 0.0
+
+    def serial_text(self):
+        return self.serial_log.read_bytes().decode("utf-8", "backslashreplace")
+
+
+def kernel_tuple(kver):
+    major, minor = kver.split(".")[:2]
+    return int(major), int(minor)
+
+
+def mode_supported(kver, mode):
+    need = MODE_MIN_KERNEL.get(mode)
+    return need is None or kernel_tuple(kver) >= need
+
+
+def _qemu_argv(kver, initrd, accel, append, serial, pcap, smp=2, mem=512):
+    return [
+        QEMU, "-accel", accel, "-m", str(mem), "-smp", str(smp),
+        "-nodefaults", "-display", "none", "-no-reboot",
+        "-kernel", str(guest_build.vmlinuz(kver)), "-initrd", str(initrd),
+        "-append", append,
+        "-serial", "file:%s" % serial,
+        "-monitor", "none",
+        "-netdev", "user,id=n0",
+        "-device", "virtio-net-pci,netdev=n0",
+        "-object", "filter-dump,id=d0,netdev=n0,file=%s" % pcap,
+    ]
+
+
+def _cmdline(mode, scenario, port, lines):
+    # panic=2: a panicking guest reboots after 2 s, and -no-reboot ends QEMU.
+    # log_buf_len: the 5,000-line burst must not wrap the 128 KiB default.
+    # printk.devkmsg=on: init's /dev/kmsg markers are not rate-limited.
+    return ("console=ttyS0,115200 loglevel=7 panic=2 log_buf_len=1M printk.devkmsg=on "
+            "ncmode=%s ncscen=%s ncport=%d nclines=%d" % (mode, scenario, port, lines))
+
+
+def _accel_cache():
+    qemu_id = "unknown"
+    try:
+        out = subprocess.run([QEMU, "--version"], stdout=subprocess.PIPE, timeout=20).stdout
+        qemu_id = out.decode().split("\n")[0].split()[3]
+    except (OSError, subprocess.SubprocessError, IndexError):
+        pass
+    name = "accel-%s-%s.txt" % (platform.release(), qemu_id)
+    return guest_build.CACHE / name.replace("/", "_")
+
+
+_ACCEL = None
+
+
+def accel():
+    """'kvm' if a KVM guest really boots here, else 'tcg' (probe cached)."""
+    global _ACCEL
+    forced = os.environ.get("NETCONSOLE_QEMU_ACCEL")
+    if forced:
+        return forced
+    if _ACCEL:
+        return _ACCEL
+    cache = _accel_cache()
+    if cache.exists():
+        _ACCEL = cache.read_text().strip()
+        return _ACCEL
+    _ACCEL = "tcg"
+    if os.access("/dev/kvm", os.R_OK | os.W_OK):
+        _ACCEL = "kvm" if _probe_kvm() else "tcg"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(_ACCEL + "\n")
+    return _ACCEL
+
+
+def _probe_kvm(timeout=25):
+    """Boot the 'boot' scenario without netconsole under KVM; True if init ran
+    to its power-off marker. Under working KVM this takes 2-4 s."""
+    import tempfile
+    kver = guest_build.kernel_version(sorted(guest_build.kernels())[0])
+    initrd = guest_build.build_initramfs(kver)
+    with tempfile.TemporaryDirectory(prefix="kvm-probe-") as d:
+        serial = pathlib.Path(d, "serial.log")
+        argv = _qemu_argv(kver, initrd, "kvm", _cmdline("none", "boot", 9, 1),
+                          serial, pathlib.Path(d, "probe.pcap"), smp=1)
+        try:
+            proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        text = serial.read_bytes() if serial.exists() else b""
+        return proc.returncode == 0 and b"nctest-init: powering off" in text
+
+
+def boot_guest(kernel, mode, scenario, collector_port, workdir, lines=5000,
+               timeout=None, name=None):
+    """Boot `kernel` with netconsole in `mode` pointed at 10.0.2.2:collector_port
+    (= 127.0.0.1:collector_port on the host), run `scenario`, power off or
+    panic, and return a GuestRun. Files go to workdir/NAME.{serial.log,pcap,qemu.log}
+    (NAME defaults to KERNEL-MODE-SCENARIO). Raises ValueError for an unknown
+    mode/scenario or a mode the kernel lacks."""
+    if mode not in MODES:
+        raise ValueError("unknown mode %r (one of %s)" % (mode, ", ".join(MODES)))
+    if scenario not in SCENARIOS:
+        raise ValueError("unknown scenario %r (one of %s)" % (scenario, ", ".join(SCENARIOS)))
+    kver = guest_build.kernel_version(kernel)
+    if not mode_supported(kver, mode):
+        raise ValueError("kernel %s has no netconsole %s mode" % (kver, mode))
+    workdir = pathlib.Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    name = name or "%s-%s-%s" % (kernel, mode, scenario)
+    t0 = time.monotonic()
+    initrd = guest_build.build_initramfs(kver)
+    acc = accel()
+    build_seconds = time.monotonic() - t0
+    run = GuestRun(kernel=kernel, kver=kver, mode=mode, scenario=scenario,
+                   port=collector_port, workdir=workdir,
+                   serial_log=workdir / (name + ".serial.log"),
+                   pcap=workdir / (name + ".pcap"),
+                   qemu_log=workdir / (name + ".qemu.log"),
+                   cmdline=_cmdline(mode, scenario, collector_port, lines),
+                   accel=acc, build_seconds=build_seconds)
+    for p in (run.serial_log, run.pcap):
+        if p.exists():
+            p.unlink()
+    argv = _qemu_argv(kver, initrd, acc, run.cmdline, run.serial_log, run.pcap)
+    limit = timeout or TIMEOUTS.get(scenario, DEFAULT_TIMEOUT)
+    t1 = time.monotonic()
+    with open(str(run.qemu_log), "wb") as log:
+        log.write((" ".join(shlex.quote(a) for a in argv) + "\n").encode())
+        log.flush()
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT)
+        try:
+            run.exit_code = proc.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            run.timed_out = True
+            proc.kill()
+            run.exit_code = proc.wait()
+    run.seconds = time.monotonic() - t1
+    return run
+
+
+def kernel_lines(serial_text) -> List[str]:
+    """Convenience: the serial console's lines, CRs removed."""
+    return serial_text.replace("\r", "").split("\n")

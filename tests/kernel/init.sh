@@ -1,0 +1,77 @@
+#!/bin/busybox sh
+# /init of the test guest (copied verbatim into every initramfs).
+# Reads its instructions from the kernel command line:
+#   ncmode=plain|extended|release|configfs   ncport=UDP port on 10.0.2.2
+#   ncscen=boot|sysrq-t|sysrq-l|sysrq-m|sysrq-c|oops|oops-panic|bug|warn|warn3|panic|long|burst
+#   nclines=N (burst)
+# Progress markers go to /dev/kmsg, so that they are kernel records seen by
+# both the serial console and netconsole; command output goes to /tmp/init.log
+# so that userspace text never mixes into the serial console's kernel lines.
+/bin/busybox mkdir -p /proc /sys /dev /tmp /sbin /usr/bin /usr/sbin
+/bin/busybox --install -s
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+exec </dev/null >/tmp/init.log 2>&1
+
+mark() { echo "nctest-init: $*" > /dev/kmsg; }
+for w in $(cat /proc/cmdline); do
+    case "$w" in
+    ncmode=*) MODE=${w#*=} ;;
+    ncscen=*) SCEN=${w#*=} ;;
+    ncport=*) PORT=${w#*=} ;;
+    nclines=*) LINES=${w#*=} ;;
+    esac
+done
+: "${MODE:=plain}" "${SCEN:=boot}" "${PORT:=6666}" "${LINES:=5000}"
+
+finish() {
+    mark "powering off"
+    sleep 1
+    poweroff -f
+}
+trap finish EXIT
+
+echo 1 > /proc/sys/kernel/sysrq
+# NIC and netconsole dependencies, in modprobe's load order
+for m in $(cat /lib/modules/load.order); do insmod "/lib/modules/$m" || mark "insmod $m failed"; done
+ip link set lo up
+ip addr add 10.0.2.15/24 dev eth0
+ip link set eth0 up
+
+TARGET="6665@10.0.2.15/eth0,$PORT@10.0.2.2/52:55:0a:00:02:02"
+case "$MODE" in
+plain)    insmod /lib/modules/netconsole.ko "netconsole=$TARGET" ;;
+extended) insmod /lib/modules/netconsole.ko "netconsole=+$TARGET" ;;
+release)  insmod /lib/modules/netconsole.ko "netconsole=+r$TARGET" ;;
+configfs)
+    insmod /lib/modules/netconsole.ko
+    mount -t configfs none /sys/kernel/config
+    T=/sys/kernel/config/netconsole/nctest
+    mkdir "$T"
+    echo eth0 > "$T/dev_name"
+    echo 10.0.2.15 > "$T/local_ip"
+    echo 10.0.2.2 > "$T/remote_ip"
+    echo "$PORT" > "$T/remote_port"
+    echo 52:55:0a:00:02:02 > "$T/remote_mac"
+    echo 1 > "$T/extended"
+    mkdir "$T/userdata/guest" "$T/userdata/role"
+    echo nctest-guest > "$T/userdata/guest/value"
+    echo kernel-tier > "$T/userdata/role/value"
+    echo 1 > "$T/enabled"
+    ;;
+*) mark "unknown ncmode $MODE" ;;
+esac
+mark "netconsole mode=$MODE scenario=$SCEN"
+
+case "$SCEN" in
+boot) ;;
+sysrq-[tlmc]) echo "${SCEN#sysrq-}" > /proc/sysrq-trigger ;;
+oops-panic)
+    echo 1 > /proc/sys/kernel/panic_on_oops
+    insmod /lib/modules/nctest.ko scenario=oops ;;
+burst) insmod /lib/modules/nctest.ko scenario=burst "lines=$LINES" ;;
+*) insmod /lib/modules/nctest.ko "scenario=$SCEN" ;;
+esac
+mark "scenario $SCEN finished"
