@@ -1,0 +1,582 @@
+"""The `netconsole()` source: a syslog-ng Python `LogSource` that owns its UDP sockets.
+
+Why its own sockets rather than syslog-ng's `udp()`: `udp()` strips the datagram's
+trailing newline (which tells a cut plain line from a whole one), cuts values at NUL
+in 3.38 and hides the sender's port; and a parser only runs when a message arrives, so
+a silent host's held pieces would never come out. Here a timer (the select timeout =
+the core's `next_deadline()`) expires them.
+
+Life cycle (checked on 3.38 and 4.8): `init()` (main thread) -> `run()` (a syslog-ng
+thread; the only one allowed to `post_message`) ... `request_exit()` (main thread) ->
+`run()` returns -> `deinit()`. A reload builds a NEW instance but keeps the module (it
+is not re-imported), so the sockets, the reassembly state and not-yet-posted records
+live in the module-level `_ENDPOINTS` registry; the next instance takes them over and
+the kernel buffers datagrams in between: no gap, no thread left behind.
+
+Counters: `source.*` (this module) and `core.*` (the reassembler) are logged to
+syslog-ng's internal log every `stats_interval` seconds and at deinit, and written as
+JSON to `<state_dir>/source-<port>.json` (at most once a second, when they changed).
+
+Runs on 3.38 (bytes values, str options, no set_source_ipaddress: SOURCEIP stays
+127.0.0.1 there; HOST is the sender) and 4.x strict (typed options, base classes).
+"""
+
+import collections
+import datetime
+import ipaddress
+import json
+import os
+import re
+import select
+import socket
+import threading
+import time
+from typing import Dict, List, Optional, Tuple
+
+try:  # inside syslog-ng (3.38 and 4.x both require the LogSource base class)
+    from syslogng import LogSource as _Base
+    from syslogng import LogMessage
+    from syslogng import Logger as _SngLogger
+    _log = _SngLogger()
+except ImportError:  # plain Python: imports work, tests can drive the class
+    import logging
+    _Base = object
+    LogMessage = None
+    _log = logging.getLogger("syslogng_netconsole.source")
+
+from .reassembly import Limits, Reassembler
+
+RECV_SIZE = 65536          # largest UDP payload is 65527 bytes: nothing is ever cut
+READ_BATCH = 256           # datagrams read per socket before timers and posting run
+MAX_HELD = 100000          # records waiting while syslog-ng has suspended us
+ORPHAN_GRACE = 30.0        # seconds an untaken endpoint (port left the config) stays open
+BIND_RETRY = 5.0           # seconds between attempts to bind a busy port
+STATS_FILE_PERIOD = 1.0    # the counters file is rewritten at most this often
+LOG_EVERY = 10.0           # one line per error kind per this many seconds
+
+# option name -> (converter, default); "" in the SCL means "the default"
+_YES = {"yes", "true", "1", "on"}
+_NO = {"no", "false", "0", "off", ""}
+
+
+def _to_bool(v):
+    s = str(v).strip().lower()
+    if s in _YES:
+        return True
+    if s in _NO:
+        return False
+    raise ValueError("expected yes or no")
+
+
+def _to_port(v):
+    p = int(str(v).strip())
+    if not 0 < p < 65536:
+        raise ValueError("expected 1-65535")
+    return p
+
+
+def _to_addrs(v):
+    addrs = tuple(a for a in re.split(r"[\s,]+", str(v).strip()) if a)
+    if not addrs:
+        raise ValueError("expected an IPv4 or IPv6 address")
+    for a in addrs:
+        ipaddress.ip_address(a)  # ValueError names the bad one
+    return addrs
+
+
+def _to_nonneg_int(v):
+    n = int(str(v).strip())
+    if n < 0:
+        raise ValueError("expected a number >= 0")
+    return n
+
+
+def _to_nonneg_float(v):
+    x = float(str(v).strip())
+    if not x >= 0:
+        raise ValueError("expected a number >= 0")
+    return x
+
+
+OPTIONS = {
+    "ip": (_to_addrs, ("0.0.0.0",)),
+    "port": (_to_port, 6666),
+    "rcvbuf": (_to_nonneg_int, 4194304),
+    "reuseport": (_to_bool, False),
+    "state_dir": (str, ""),
+    "stats_interval": (_to_nonneg_float, 300.0),
+}
+# reassembly limits: option name -> Limits attribute, converter
+LIMIT_OPTIONS = {
+    "fragment_timeout": ("fragment_timeout", _to_nonneg_float),
+    "line_timeout": ("line_timeout", _to_nonneg_float),
+    "reorder_window": ("reorder_window", _to_nonneg_float),
+    "max_hosts": ("max_hosts", _to_nonneg_int),
+    "max_pending": ("max_pending", _to_nonneg_int),
+    "idle_timeout": ("idle_timeout", _to_nonneg_float),
+}
+
+# Record attribute -> name-value pair under .netconsole. (None values are not set)
+RECORD_PAIRS = (
+    ("format", "format"), ("seq", "seq"), ("ts_us", "ts_us"), ("level", "level"),
+    ("flags", "flags"), ("caller", "caller"), ("release", "release"),
+    ("boot", "boot"), ("lost_before", "lost_before"), ("fragments", "fragments"),
+    ("incomplete", "incomplete"), ("continued", "continued"), ("src_port", "src_port"),
+)
+# Record.fields keys with a pair of their own; any other key is userdata.KEY
+FIELD_PAIRS = {
+    "SUBSYSTEM": "subsystem", "DEVICE": "device", "subsystem": "subsystem",
+    "device": "device", "cpu": "cpu", "taskname": "taskname", "msgid": "msgid",
+    "release": "release",
+}
+PREFIX = ".netconsole."
+MAX_USERDATA = 32                 # per record; more keys are counted, not posted
+_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+DEFAULT_SEVERITY = 5              # plain records carry no level: kern.notice
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def parse_options(options) -> Tuple[dict, dict]:
+    """SCL options (str on 3.38, typed on 4.x) -> (settings, limit overrides).
+    Raises ConfigError naming the option."""
+    settings = {k: default for k, (_, default) in OPTIONS.items()}
+    limits = {}
+    for key, value in dict(options or {}).items():
+        name = str(key).replace("-", "_")
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        try:
+            if name in OPTIONS:
+                conv, default = OPTIONS[name]
+                settings[name] = default if str(value).strip() == "" and name != "state_dir" else conv(value)
+            elif name in LIMIT_OPTIONS:
+                if str(value).strip() != "":
+                    attr, conv = LIMIT_OPTIONS[name]
+                    limits[attr] = conv(value)
+            else:
+                raise ConfigError("netconsole(): unknown option %r" % name)
+        except ConfigError:
+            raise
+        except (TypeError, ValueError) as e:
+            raise ConfigError("netconsole(): invalid value %r for option %r: %s" % (value, name, e))
+    return settings, limits
+
+
+def make_limits(overrides: dict):
+    """Limits() with the configured overrides; an attribute the core does not have is
+    a config error naming the option."""
+    lim = Limits()
+    for attr, value in overrides.items():
+        if not hasattr(lim, attr):
+            opt = [k for k, (a, _) in LIMIT_OPTIONS.items() if a == attr][0]
+            raise ConfigError("netconsole(): option %r is not supported by this core" % opt)
+        setattr(lim, attr, type(getattr(lim, attr))(value) if getattr(lim, attr) is not None else value)
+    return lim
+
+
+def _clean(s: str) -> str:
+    # 3.38 cuts values at NUL; the core keeps undecodable bytes visible, keep NUL visible too
+    return s.replace("\x00", "\\x00") if "\x00" in s else s
+
+
+def message_pairs(rec) -> List[Tuple[str, str]]:
+    """(name, value) pairs posted under .netconsole. for a Record, all str."""
+    out = []
+    for attr, name in RECORD_PAIRS:
+        v = getattr(rec, attr, None)
+        if v is None:
+            continue
+        if isinstance(v, bool):
+            v = "1" if v else "0"
+        out.append((name, _clean(str(v))))
+    seen = {n for n, _ in out}
+    n_user = 0
+    for key, value in (getattr(rec, "fields", None) or {}).items():
+        name = FIELD_PAIRS.get(key)
+        if name is None:
+            if n_user >= MAX_USERDATA:
+                continue
+            n_user += 1
+            name = "userdata." + _KEY_UNSAFE.sub("_", str(key))[:64]
+        if name in seen:
+            continue
+        seen.add(name)
+        out.append((name, _clean(str(value))))
+    out.append(("dmesg", _clean(rec.dmesg())))
+    return out
+
+
+def record_pri(rec) -> int:
+    fac = rec.facility if rec.facility is not None else 0
+    sev = rec.severity if rec.severity is not None else DEFAULT_SEVERITY
+    return (int(fac) & 0x7F) * 8 + (int(sev) & 7)
+
+
+class _RateLimited:
+    """At most one log line per kind every LOG_EVERY seconds; counts the rest."""
+
+    def __init__(self):
+        self.last = {}
+        self.suppressed = collections.Counter()
+
+    def __call__(self, kind, text, now, level="error"):
+        if now - self.last.get(kind, -1e18) < LOG_EVERY:
+            self.suppressed[kind] += 1
+            return
+        self.last[kind] = now
+        n = self.suppressed.pop(kind, 0)
+        if n:
+            text += " (%d similar suppressed)" % n
+        getattr(_log, level)("netconsole: " + text)
+
+
+def _bind(addr: str, port: int, rcvbuf: int, reuseport: bool, warn) -> socket.socket:
+    fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    try:
+        if fam == socket.AF_INET6:
+            # "::" means IPv6 only; list "0.0.0.0,::" for both families
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        if reuseport:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        set_rcvbuf(s, rcvbuf, warn)
+        s.bind((addr, port))
+        s.setblocking(False)
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def set_rcvbuf(s: socket.socket, rcvbuf: int, warn) -> None:
+    if not rcvbuf:
+        return
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    got = s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2  # Linux reports double
+    if got < rcvbuf:
+        warn("the kernel capped the receive buffer (SO_RCVBUF) at %d bytes instead of %d: "
+             "raise net.core.rmem_max (sysctl) to absorb bursts" % (got, rcvbuf))
+
+
+class _Endpoint:
+    """Sockets + reassembly state of one configured source; survives reloads."""
+
+    def __init__(self, key, settings, limits):
+        self.key = key
+        self.settings = settings
+        self.core = Reassembler(limits)
+        self.socks = {}                      # addr -> socket
+        self.held = collections.deque()      # records drained from the core, not yet posted
+        self.counters = collections.Counter()
+        self.owner = None                    # the NetconsoleSource using it, or None
+        self.orphaned_at = None              # monotonic time it lost its owner
+        self.next_bind = 0.0
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
+
+    def close(self):
+        for s in self.socks.values():
+            s.close()
+        self.socks.clear()
+        for fd in (self.wake_r, self.wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+_ENDPOINTS: Dict[tuple, _Endpoint] = {}
+_LOCK = threading.Lock()
+
+
+def _sweep_orphans(now: float) -> None:
+    """Close endpoints no configuration has taken for ORPHAN_GRACE (port removed)."""
+    with _LOCK:
+        for key, ep in list(_ENDPOINTS.items()):
+            if ep.owner is None and ep.orphaned_at is not None and now - ep.orphaned_at > ORPHAN_GRACE:
+                del _ENDPOINTS[key]
+                _log.info("netconsole: closing port %s of a source no longer configured" % (key[1],))
+                ep.close()
+
+
+class NetconsoleSource(_Base):
+    """syslog-ng python() source class; see the module docstring."""
+
+    def init(self, options):
+        self._exit = threading.Event()
+        self._suspended = False
+        self._ep = None
+        self._say = _RateLimited()
+        try:
+            settings, limit_overrides = parse_options(options)
+            limits = make_limits(limit_overrides)
+        except ConfigError as e:
+            _log.error(str(e))
+            return False  # a real config error: the only False
+        self._settings = settings
+        name = getattr(self, "persist_name", None) or "netconsole"
+        key = (name, settings["port"], settings["ip"], settings["reuseport"])
+        now = time.monotonic()
+        with _LOCK:
+            ep = _ENDPOINTS.get(key)
+            if ep is not None and ep.owner is not None:
+                _log.error("netconsole(): two sources listen on %s port %d; give one a "
+                           "persist-name() or another port" % (",".join(settings["ip"]), settings["port"]))
+                return False
+            if ep is None:
+                ep = _ENDPOINTS[key] = _Endpoint(key, settings, limits)
+            else:
+                ep.counters["reloads"] += 1
+            ep.owner = self
+            ep.orphaned_at = None
+            ep.settings = settings
+        self._ep = ep
+        self._last_stats_log = now
+        self._last_stats_file = 0.0
+        self._dirty = True
+        for s in ep.socks.values():  # taken over: apply a changed rcvbuf
+            try:
+                set_rcvbuf(s, settings["rcvbuf"], lambda t: self._say("rcvbuf", t, now, "warning"))
+            except OSError:
+                pass
+        self._bind_missing(now)
+        return True
+
+    # ---------------------------------------------------------------- sockets
+
+    def _bind_missing(self, now: float) -> None:
+        ep, st = self._ep, self._settings
+        if now < ep.next_bind:
+            return
+        for addr in st["ip"]:
+            if addr in ep.socks:
+                continue
+            try:
+                ep.socks[addr] = _bind(addr, st["port"], st["rcvbuf"], st["reuseport"],
+                                       lambda t: self._say("rcvbuf", t, now, "warning"))
+                _log.info("netconsole: listening on %s port %d" % (addr, st["port"]))
+            except OSError as e:
+                ep.counters["bind_errors"] += 1
+                ep.next_bind = now + BIND_RETRY
+                self._say("bind", "cannot listen on %s port %d: %s; retrying every %ds"
+                          % (addr, st["port"], e.strerror or e, BIND_RETRY), now)
+
+    def _read(self, sock: socket.socket, now: float) -> None:
+        ep = self._ep
+        core, c = ep.core, ep.counters
+        dst_port = self._settings["port"]
+        for _ in range(READ_BATCH):
+            try:
+                payload, addr = sock.recvfrom(RECV_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:  # e.g. ICMP errors surfacing; never fatal
+                c["recv_errors"] += 1
+                self._say("recv", "receive error: %s" % e, now)
+                return
+            c["datagrams"] += 1
+            c["bytes"] += len(payload)
+            try:
+                core.process(payload, addr[0], addr[1], dst_port, now)
+            except Exception as e:  # bad input must never stop the loop
+                c["core_errors"] += 1
+                self._say("core", "reassembly failed on a %d-byte datagram from %s: %r"
+                          % (len(payload), addr[0], e), now)
+
+    # ---------------------------------------------------------------- posting
+
+    def _drain_core(self, now: float) -> None:
+        ep = self._ep
+        try:
+            deadline = ep.core.next_deadline()
+            if deadline is not None and deadline <= now:
+                ep.core.expire(now)
+            ep.held.extend(ep.core.records())
+        except Exception as e:
+            ep.counters["core_errors"] += 1
+            self._say("core", "reassembly timer failed: %r" % (e,), now)
+        excess = len(ep.held) - MAX_HELD
+        if excess > 0:  # syslog-ng stopped taking messages for long: drop oldest, counted
+            for _ in range(excess):
+                ep.held.popleft()
+            ep.counters["dropped_held"] += excess
+            self._say("held", "syslog-ng is not accepting messages; dropped %d records" % excess, now)
+
+    def _make_message(self, rec, wall_offset: float):
+        msg = LogMessage(_clean(rec.text))
+        msg["HOST"] = rec.host
+        set_ip = getattr(msg, "set_source_ipaddress", None)  # 4.x only
+        if set_ip is not None:
+            set_ip(rec.host, int(rec.src_port or 0))
+        msg.set_pri(record_pri(rec))
+        if rec.recv_time:
+            msg.set_timestamp(datetime.datetime.fromtimestamp(rec.recv_time + wall_offset,
+                                                              datetime.timezone.utc))
+        for name, value in message_pairs(rec):
+            msg[PREFIX + name] = value
+        return msg
+
+    def _post_held(self, now: float) -> None:
+        ep = self._ep
+        wall_offset = time.time() - time.monotonic()
+        while ep.held and not self._suspended:
+            rec = ep.held.popleft()
+            try:
+                msg = self._make_message(rec, wall_offset)
+            except Exception as e:
+                ep.counters["message_errors"] += 1
+                self._say("message", "cannot build a message for a record of %s: %r"
+                          % (getattr(rec, "host", "?"), e), now)
+                continue
+            try:
+                self.post_message(msg)
+                ep.counters["posted"] += 1
+                self._dirty = True
+            except Exception as e:
+                ep.counters["post_errors"] += 1
+                self._say("post", "post_message failed: %r" % (e,), now)
+
+    # suspend()/wakeup() make post_message non-blocking: when syslog-ng's window is
+    # full we hold records (and stop reading; the kernel buffers) instead of blocking
+    # the loop, so timers and request_exit() keep working.
+    def suspend(self):
+        self._suspended = True
+        if self._ep is not None:
+            self._ep.counters["suspends"] += 1
+
+    def wakeup(self):
+        self._suspended = False
+        self._wake()
+
+    def _wake(self):
+        ep = self._ep
+        if ep is not None:
+            try:
+                os.write(ep.wake_w, b"x")
+            except OSError:
+                pass  # pipe full: a wakeup is pending anyway
+
+    # ---------------------------------------------------------------- loop
+
+    def _timeout(self, now: float) -> float:
+        t = 1.0  # upper bound: stats, bind retries, orphan sweep
+        try:
+            deadline = self._ep.core.next_deadline()
+        except Exception:
+            deadline = None
+        if deadline is not None:
+            t = min(t, max(0.0, deadline - now))
+        if self._ep.held and not self._suspended:
+            t = 0.0
+        return t
+
+    def run(self):
+        ep = self._ep
+        while not self._exit.is_set():
+            now = time.monotonic()
+            try:
+                self._bind_missing(now)
+                socks = list(ep.socks.values()) if len(ep.held) < MAX_HELD // 2 else []
+                try:
+                    ready, _, _ = select.select(socks + [ep.wake_r], [], [], self._timeout(now))
+                except InterruptedError:
+                    ready = []
+                now = time.monotonic()
+                for s in ready:
+                    if s == ep.wake_r:
+                        try:
+                            os.read(ep.wake_r, 4096)
+                        except OSError:
+                            pass
+                    else:
+                        self._read(s, now)
+                self._drain_core(now)
+                self._post_held(now)
+                self._periodic(now)
+            except Exception as e:  # the loop itself must survive anything
+                ep.counters["loop_errors"] += 1
+                self._say("loop", "receive loop error: %r" % (e,), now)
+                self._exit.wait(0.1)
+        self._post_held(time.monotonic())  # complete records already drained
+        self._write_stats_file(time.time())
+
+    def request_exit(self):
+        self._exit.set()
+        self._wake()
+
+    def deinit(self):
+        ep = self._ep
+        if ep is None:
+            return
+        self._log_counters("stopping")
+        self._write_stats_file(time.time())
+        pending = self._pending_pieces()
+        if pending:
+            _log.info("netconsole: port %d: %d held pieces are kept for the next configuration "
+                      "(lost if syslog-ng is stopping)" % (self._settings["port"], pending))
+        with _LOCK:
+            if ep.owner is self:
+                ep.owner = None
+                ep.orphaned_at = time.monotonic()
+        self._ep = None
+
+    # ---------------------------------------------------------------- counters
+
+    def _pending_pieces(self) -> int:
+        try:
+            c = self._ep.core.counters
+            return int(c.get("pending", 0) or 0) + len(self._ep.held)
+        except Exception:
+            return len(self._ep.held)
+
+    def counters(self) -> dict:
+        ep = self._ep
+        out = {"source." + k: v for k, v in sorted(ep.counters.items())}
+        out["source.held"] = len(ep.held)
+        out["source.log_suppressed"] = sum(self._say.suppressed.values())
+        try:
+            core = dict(ep.core.counters)
+        except Exception:
+            core = {}
+        for k, v in sorted(core.items()):
+            out["core." + str(k)] = v
+        return out
+
+    def _log_counters(self, why: str) -> None:
+        parts = ["%s=%s" % (k, v) for k, v in self.counters().items() if v]
+        _log.info("netconsole: counters (%s) port=%d %s" % (why, self._settings["port"], " ".join(parts)))
+
+    def _write_stats_file(self, wall: float) -> None:
+        d = self._settings.get("state_dir") if self._ep is not None else None
+        if not d:
+            return
+        path = os.path.join(d, "source-%d.json" % self._settings["port"])
+        try:
+            os.makedirs(d, exist_ok=True)
+            tmp = path + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump({"time": wall, "port": self._settings["port"],
+                           "ip": list(self._settings["ip"]), "counters": self.counters()},
+                          f, indent=1, sort_keys=True)
+            os.replace(tmp, path)
+        except OSError as e:
+            self._ep.counters["stats_file_errors"] += 1
+            self._say("statsfile", "cannot write %s: %s" % (path, e), time.monotonic(), "warning")
+
+    def _periodic(self, now: float) -> None:
+        interval = self._settings["stats_interval"]
+        if interval and now - self._last_stats_log >= interval:
+            self._last_stats_log = now
+            self._log_counters("periodic")
+        if now - self._last_stats_file >= STATS_FILE_PERIOD:
+            self._last_stats_file = now
+            # the counters move with every datagram; write only when something happened
+            if self._dirty or self._ep.counters["datagrams"] != getattr(self, "_written_dg", -1):
+                self._dirty = False
+                self._written_dg = self._ep.counters["datagrams"]
+                self._write_stats_file(time.time())
+            _sweep_orphans(now)

@@ -1,0 +1,1 @@
+"""Reusable test harnesses: sng (a real syslog-ng), chroot (Debian chroots)."""

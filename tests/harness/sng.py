@@ -1,0 +1,344 @@
+"""Start a real syslog-ng with the project's SCL and drop-in, send it netconsole UDP.
+
+Used by every tier that needs the collector (integration, kernel, incidents, alerts).
+The daemon runs in the foreground (``-F -e``) with private ``-R/-p/-c`` paths under a
+temporary directory, listens on 127.0.0.1 and a free port, and imports the package from
+this checkout (``PYTHONPATH``). Its stderr (internal log, Python ``Logger`` lines) goes
+to ``<tmp>/stderr.log``.
+
+The generated main config is exactly what a Debian install does, with overrides::
+
+    @version: 3.38
+    @include "<repo>/syslogng_netconsole/scl/netconsole.conf"   # the SCL (with defaults)
+    @define netconsole_ip "127.0.0.1"                           # overrides, then
+    @define netconsole_port "<free port>"                       # `defines` (yours)
+    @define netconsole_logdir "<tmp>/logs"
+    @define netconsole_statedir "<tmp>/state"
+    <prelude>                                                   # your text, optional
+    @include "<repo>/conf.d/netconsole.conf"                    # the drop-in, unmodified
+    <extra_config>                                              # your text, optional
+
+API
+---
+``Syslogng(tmpdir=None, *, port=None, defines=None, prelude="", extra_config="",
+version="3.38", binary="/usr/sbin/syslog-ng", env=None, debug=False)``
+    Nothing runs until ``start()``. ``tmpdir`` defaults to a fresh ``mkdtemp``.
+    Attributes: ``port``, ``tmp``, ``logdir``, ``statedir``, ``config_path``,
+    ``stderr_path``, ``proc`` (Popen), ``pid``.
+``start(timeout=20) -> self``
+    Writes the config, starts syslog-ng, waits until it logged "starting up" and the UDP
+    port is bound. Raises ``SyslogngError`` with the stderr tail if it exits or times out.
+    Also a context manager: ``with Syslogng(tmp) as sng: ...`` starts and stops.
+``stop(timeout=10) -> int``
+    ``SIGTERM``, waits, ``SIGKILL`` after ``timeout``; returns the exit code. Idempotent.
+``reload(timeout=10)``
+    ``syslog-ng-ctl reload`` and waits for "Configuration reload finished"; raises if
+    syslog-ng died (3.38 aborts on a failed reload). ``write_config()`` first if you
+    changed ``defines``/``extra_config``.
+``alive() -> bool``, ``rss_kib() -> int`` (VmRSS), ``stderr_text() -> str``
+``ctl(*args) -> CompletedProcess``: ``syslog-ng-ctl ARGS -c <ctl>``.
+``log_path(host) -> Path``: ``<logdir>/<host>.log`` (the per-host file).
+``read_log(host) -> str``: its text ('' while absent).
+``log_lines(host) -> list``: its lines.
+``stats() -> dict``: the source's counters file ``<statedir>/source-<port>.json``
+    (``{}`` while absent); counters are under ``["counters"]``, e.g.
+    ``stats()["counters"]["source.datagrams"]``.
+``counter(name, default=0)``: one counter from ``stats()``.
+``sender(src="127.0.0.2", src_port=0) -> Sender``: a UDP socket bound to ``src``
+    (127.0.0.x only) that sends to this syslog-ng. Kept open, so its source port (part
+    of the stream key) stays the same: reuse it for one "host".
+``send(payload, src="127.0.0.2")``: one datagram from a cached sender for ``src``.
+
+``Sender(src, dst_port, dst="127.0.0.1", src_port=0)``: ``.send(bytes)``,
+``.send_all(iterable, pace=0.0)`` (seconds between datagrams), ``.port``, ``.close()``.
+``free_udp_port(host="127.0.0.1") -> int``: a port nobody has bound right now.
+``wait_for(predicate, timeout=10, interval=0.05, message=None)``: polls ``predicate()``
+    until truthy and returns its value; raises ``AssertionError`` on timeout.
+``SYSLOGNG``: path of the host binary; ``available() -> Optional[str]``: None when
+    syslog-ng with the python module is installed, else a reason (for ``pytest.skip``).
+"""
+
+import os
+import pathlib
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from typing import Callable, Dict, Iterable, Optional
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+SCL = REPO / "syslogng_netconsole" / "scl" / "netconsole.conf"
+DROPIN = REPO / "conf.d" / "netconsole.conf"
+SYSLOGNG = "/usr/sbin/syslog-ng"
+SYSLOGNG_CTL = "/usr/sbin/syslog-ng-ctl"
+PYTHON_MODULE = "/usr/lib/syslog-ng/3.38/libmod-python.cpython-311-x86_64-linux-gnu.so"
+
+
+class SyslogngError(RuntimeError):
+    pass
+
+
+def available() -> Optional[str]:
+    """None if the host's syslog-ng and its python module are installed, else why not."""
+    if not os.path.exists(SYSLOGNG):
+        return "syslog-ng is not installed (apt-get install syslog-ng-core)"
+    if not any(p.name.startswith("libmod-python") for p in pathlib.Path("/usr/lib/syslog-ng").glob("*/*")):
+        return "syslog-ng's python module is not installed (apt-get install syslog-ng-mod-python)"
+    return None
+
+
+def wait_for(predicate: Callable, timeout: float = 10.0, interval: float = 0.05, message=None):
+    """Poll predicate() until it returns something truthy; return that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(message or "timed out after %.1fs waiting for %r" % (timeout, predicate))
+        time.sleep(interval)
+
+
+def free_udp_port(host: str = "127.0.0.1") -> int:
+    """A UDP port that is free on host now (bind port 0, read it, close)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _udp_port_bound(port: int) -> bool:
+    hexport = ":%04X" % port
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    if line.split()[1].endswith(hexport):
+                        return True
+        except OSError:
+            pass
+    return False
+
+
+def _check_loopback(addr: str) -> None:
+    if not (addr.startswith("127.") or addr == "::1"):
+        raise ValueError("tests send only from/to loopback addresses, not %r" % addr)
+
+
+class Sender:
+    """A UDP socket bound to a loopback source address, sending to the collector."""
+
+    def __init__(self, src: str, dst_port: int, dst: str = "127.0.0.1", src_port: int = 0):
+        _check_loopback(src)
+        _check_loopback(dst)
+        fam = socket.AF_INET6 if ":" in src else socket.AF_INET
+        self.sock = socket.socket(fam, socket.SOCK_DGRAM)
+        self.sock.bind((src, src_port))
+        self.src = src
+        self.port = self.sock.getsockname()[1]
+        self.dst = (dst, dst_port)
+
+    def send(self, payload: bytes) -> None:
+        self.sock.sendto(payload, self.dst)
+
+    def send_all(self, payloads: Iterable[bytes], pace: float = 0.0) -> int:
+        n = 0
+        for p in payloads:
+            self.sock.sendto(p, self.dst)
+            n += 1
+            if pace:
+                time.sleep(pace)
+        return n
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Syslogng:
+    """A private syslog-ng running the project's SCL + drop-in (see module docstring)."""
+
+    def __init__(self, tmpdir=None, *, port: Optional[int] = None, defines: Optional[Dict[str, str]] = None,
+                 prelude: str = "", extra_config: str = "", version: str = "3.38",
+                 binary: str = SYSLOGNG, env: Optional[Dict[str, str]] = None, debug: bool = False):
+        self.tmp = pathlib.Path(tmpdir) if tmpdir else pathlib.Path(tempfile.mkdtemp(prefix="sng-"))
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_udp_port()
+        self.logdir = self.tmp / "logs"
+        self.statedir = self.tmp / "state"
+        self.config_path = self.tmp / "syslog-ng.conf"
+        self.stderr_path = self.tmp / "stderr.log"
+        self.persist = self.tmp / "syslog-ng.persist"
+        self.pidfile = self.tmp / "syslog-ng.pid"
+        self.ctlfile = self.tmp / "syslog-ng.ctl"
+        self.defines = dict(defines or {})
+        self.prelude = prelude
+        self.extra_config = extra_config
+        self.version = version
+        self.binary = binary
+        self.env = dict(env or {})
+        self.debug = debug
+        self.proc = None
+        self._stderr = None
+        self._senders = {}
+
+    # ------------------------------------------------------------ config, process
+
+    def config_text(self) -> str:
+        defines = {
+            "netconsole_ip": "127.0.0.1",
+            "netconsole_port": str(self.port),
+            "netconsole_logdir": str(self.logdir),
+            "netconsole_statedir": str(self.statedir),
+        }
+        defines.update(self.defines)
+        lines = ["@version: %s" % self.version, '@include "%s"' % SCL]
+        lines += ['@define %s "%s"' % (k, v) for k, v in defines.items()]
+        lines += [self.prelude, '@include "%s"' % DROPIN, self.extra_config, ""]
+        return "\n".join(lines)
+
+    def write_config(self) -> pathlib.Path:
+        self.config_path.write_text(self.config_text())
+        return self.config_path
+
+    def argv(self):
+        argv = [self.binary, "-F", "-e", "-f", str(self.config_path), "-R", str(self.persist),
+                "-p", str(self.pidfile), "-c", str(self.ctlfile)]
+        return argv + (["-d"] if self.debug else [])
+
+    def environment(self) -> Dict[str, str]:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(REPO)
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env.update(self.env)
+        return env
+
+    def start(self, timeout: float = 20.0) -> "Syslogng":
+        self.write_config()
+        self._stderr = open(self.stderr_path, "ab")
+        self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=self._stderr,
+                                     stderr=self._stderr, env=self.environment(), cwd=str(self.tmp))
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise SyslogngError("syslog-ng exited with %s at start:\n%s"
+                                    % (self.proc.returncode, self.stderr_tail()))
+            if "syslog-ng starting up" in self.stderr_text() and _udp_port_bound(self.port):
+                return self
+            if time.monotonic() > deadline:
+                self.stop()
+                raise SyslogngError("syslog-ng did not start listening on port %d within %.0fs:\n%s"
+                                    % (self.port, timeout, self.stderr_tail()))
+            time.sleep(0.05)
+
+    @property
+    def pid(self) -> Optional[int]:
+        return self.proc.pid if self.proc else None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> Optional[int]:
+        for s in self._senders.values():
+            s.close()
+        self._senders.clear()
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self._stderr:
+            self._stderr.close()
+            self._stderr = None
+        return self.proc.returncode
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def ctl(self, *args, timeout: float = 15.0) -> subprocess.CompletedProcess:
+        return subprocess.run([SYSLOGNG_CTL] + list(args) + ["-c", str(self.ctlfile)],
+                              capture_output=True, text=True, timeout=timeout)
+
+    def reload(self, timeout: float = 10.0) -> None:
+        before = self.stderr_text().count("Configuration reload finished")
+        r = self.ctl("reload", timeout=timeout)
+        if r.returncode != 0:
+            raise SyslogngError("syslog-ng-ctl reload failed (%d): %s%s\n%s"
+                                % (r.returncode, r.stdout, r.stderr, self.stderr_tail()))
+        wait_for(lambda: self.stderr_text().count("Configuration reload finished") > before
+                 or not self.alive(), timeout, message="reload did not finish")
+        if not self.alive():
+            raise SyslogngError("syslog-ng died during reload (%s):\n%s"
+                                % (self.proc.returncode, self.stderr_tail()))
+
+    # ------------------------------------------------------------ observation
+
+    def stderr_text(self) -> str:
+        try:
+            return self.stderr_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def stderr_tail(self, n: int = 40) -> str:
+        return "\n".join(self.stderr_text().splitlines()[-n:])
+
+    def rss_kib(self) -> int:
+        with open("/proc/%d/status" % self.pid) as f:
+            m = re.search(r"^VmRSS:\s+(\d+)", f.read(), re.M)
+        return int(m.group(1))
+
+    def log_path(self, host: str) -> pathlib.Path:
+        return self.logdir / ("%s.log" % host)
+
+    def read_log(self, host: str) -> str:
+        try:
+            return self.log_path(host).read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_lines(self, host: str):
+        return self.read_log(host).splitlines()
+
+    def stats_path(self) -> pathlib.Path:
+        return self.statedir / ("source-%d.json" % self.port)
+
+    def stats(self) -> dict:
+        import json
+        try:
+            return json.loads(self.stats_path().read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def counter(self, name: str, default=0):
+        return self.stats().get("counters", {}).get(name, default)
+
+    # ------------------------------------------------------------ sending
+
+    def sender(self, src: str = "127.0.0.2", src_port: int = 0) -> Sender:
+        return Sender(src, self.port, src_port=src_port)
+
+    def send(self, payload: bytes, src: str = "127.0.0.2") -> None:
+        s = self._senders.get(src)
+        if s is None:
+            s = self._senders[src] = self.sender(src)
+        s.send(payload)
+
+    def cleanup(self) -> None:
+        """stop() and delete the temporary directory."""
+        self.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
