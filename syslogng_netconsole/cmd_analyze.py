@@ -1,0 +1,203 @@
+"""`analyze`: find kernel crash reports in captures and text logs.
+
+Inputs: pcap/pcapng captures (decoded and reassembled as `decode` does, with
+each packet's capture time as the clock), and plain text: serial console logs,
+dmesg output with or without `[ts]` prefixes, /dev/kmsg dumps, and the per-host
+files the drop-in writes (textinput.py). Every sender stream runs through the
+same Detector as the syslog-ng destination; its timeouts are driven by the
+records' own times, so a report ends here as it would have ended live.
+"""
+
+import io
+import json
+import sys
+from collections import OrderedDict
+from typing import Iterable, Iterator, List, Tuple
+
+from syslogng_netconsole.incident import Incident
+from syslogng_netconsole.records import Record
+
+HELP = "print the kernel crash reports (incidents) found in captures and console logs"
+
+PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1",
+               b"\xa1\xb2\x3c\x4d", b"\x0a\x0d\x0d\x0a")
+
+# fields of the --json object, after "input"
+JSON_FIELDS = ("host", "type", "title", "alt_titles", "signature", "corrupted",
+               "truncated", "panicked", "release", "first_line", "boot", "taint",
+               "cpu", "pid", "comm", "hardware", "pc", "frames", "modules",
+               "first_seq", "last_seq", "first_ts_us", "last_ts_us", "lost_records", "id")
+
+
+def add_arguments(parser):
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="pcap/pcapng capture, console/dmesg text, or a per-host log file "
+                             "('-' = text on stdin)")
+    parser.add_argument("--json", action="store_true",
+                        help="one JSON object per incident instead of a summary")
+    parser.add_argument("--text", action="store_true",
+                        help="also print each incident's full report text")
+    parser.add_argument("--host", metavar="NAME",
+                        help="host name for text inputs (default: the file name without extension)")
+
+
+class StreamAnalyzer:
+    """One Detector per sender stream, driven by the records' own clock."""
+
+    def __init__(self):
+        # imported here so that a broken detector never breaks the other sub-commands
+        from syslogng_netconsole.reports import Detector
+        self._new = Detector
+        self._detectors = OrderedDict()
+        self._out: List[Incident] = []
+        self.now = 0.0
+
+    def _collect(self, det):
+        self._out.extend(det.incidents())
+
+    def tick(self, now: float):
+        """Run every timeout due at `now` (a live timer would have)."""
+        self.now = max(self.now, now)
+        for det in self._detectors.values():
+            deadline = det.next_deadline()
+            if deadline is not None and deadline <= self.now:
+                det.expire(self.now)
+                self._collect(det)
+
+    def feed(self, rec: Record, now: float):
+        self.tick(now)
+        det = self._detectors.get(rec.stream)
+        if det is None:
+            det = self._detectors[rec.stream] = self._new()
+        det.feed(rec, self.now)
+        self._collect(det)
+
+    def finish(self) -> List[Incident]:
+        for det in self._detectors.values():
+            det.flush(self.now)
+            self._collect(det)
+        out, self._out = self._out, []
+        return out
+
+
+def is_capture(head: bytes) -> bool:
+    return head[:4] in PCAP_MAGICS
+
+
+def capture_records(name: str, data: bytes, errors: list) -> Iterator[Tuple[Record, float]]:
+    """(record, clock) pairs of a capture, through the collector's core as in
+    `decode`; read errors are appended to `errors` (records before them are kept)."""
+    from syslogng_netconsole.pcap import CaptureReader, PcapError
+    from syslogng_netconsole.reassembly import Limits, Reassembler
+
+    core = Reassembler(Limits())
+    now = None
+    reader = CaptureReader(io.BytesIO(data), name=name)
+    try:
+        for pkt in reader:
+            now = pkt.ts if now is None else max(now, pkt.ts)
+            deadline = core.next_deadline()
+            if deadline is not None and deadline <= now:
+                core.expire(now)
+                for rec in core.records():
+                    yield rec, now
+            core.process(pkt.payload, pkt.src_ip, pkt.src_port, pkt.dst_port, now)
+            for rec in core.records():
+                yield rec, now
+    except PcapError as exc:
+        errors.append(str(exc))
+    end = now if now is not None else 0.0
+    core.flush(end)
+    for rec in core.records():
+        yield rec, end
+
+
+def text_records(path: str, text_stream, host: str) -> Iterator[Tuple[Record, float]]:
+    from syslogng_netconsole.textinput import records_from_lines
+    for rec in records_from_lines(text_stream, host):
+        yield rec, rec.recv_time
+
+
+def analyze_records(pairs: Iterable[Tuple[Record, float]]) -> List[Incident]:
+    """The incidents of a sequence of (record, clock) pairs."""
+    sa = StreamAnalyzer()
+    for rec, now in pairs:
+        sa.feed(rec, now)
+    return sa.finish()
+
+
+def analyze_path(path: str, host=None, errors=None) -> List[Incident]:
+    """Incidents of one input file (capture or text), as the CLI finds them."""
+    from syslogng_netconsole.textinput import host_from_path, open_text
+    errors = [] if errors is None else errors
+    if path == "-":
+        stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="backslashreplace")
+        return analyze_records(text_records(path, stream, host or "stdin"))
+    with open(path, "rb") as f:
+        head = f.read(4)
+        if is_capture(head):
+            data = head + f.read()
+            return analyze_records(capture_records(path, data, errors))
+    with open_text(path) as stream:
+        return analyze_records(text_records(path, stream, host or host_from_path(path)))
+
+
+def incident_json(path: str, inc: Incident) -> dict:
+    d = {"input": path}
+    full = inc.to_dict()
+    for name in JSON_FIELDS:
+        d[name] = full.get(name)
+    return d
+
+
+def _one_line(s, limit=160) -> str:
+    s = "".join(c if c.isprintable() else " " for c in str(s))
+    return s[:limit]
+
+
+def summary(path: str, inc: Incident) -> str:
+    flags = [f for f in ("panicked", "corrupted", "truncated") if getattr(inc, f)]
+    lines = ["%s: %s: %s" % (_one_line(path), _one_line(inc.host, 60), _one_line(inc.title))]
+    lines.append("    type=%s%s release=%s boot=%d seq=%s..%s%s" % (
+        inc.type, " " + ",".join(flags) if flags else "", inc.release or "-", inc.boot,
+        "-" if inc.first_seq is None else inc.first_seq,
+        "-" if inc.last_seq is None else inc.last_seq,
+        " lost=%d" % inc.lost_records if inc.lost_records else ""))
+    lines.append("    first line: %s" % _one_line(inc.first_line))
+    if inc.alt_titles:
+        lines.append("    also known as: %s" % "; ".join(_one_line(t) for t in inc.alt_titles))
+    lines.append("    signature: %s" % inc.signature)
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    out = sys.stdout
+    if hasattr(out, "reconfigure"):
+        out.reconfigure(errors="backslashreplace")
+    status = 0
+    total = 0
+    for path in args.inputs:
+        errors = []
+        try:
+            incidents = analyze_path(path, args.host, errors)
+        except OSError as exc:
+            print("syslogng-netconsole analyze: %s: cannot read: %s"
+                  % (path, exc.strerror or exc), file=sys.stderr)
+            status = 1
+            continue
+        for e in errors:
+            print("syslogng-netconsole analyze: %s" % e, file=sys.stderr)
+            status = 1
+        total += len(incidents)
+        for inc in incidents:
+            if args.json:
+                out.write(json.dumps(incident_json(path, inc)) + "\n")
+            else:
+                out.write(summary(path, inc) + "\n")
+                if args.text:
+                    for line in inc.text.split("\n"):
+                        out.write("    | %s\n" % _one_line(line, 1000))
+    if not args.json:
+        out.write("%d incident(s) in %d input(s)\n" % (total, len(args.inputs)))
+    out.flush()
+    return status

@@ -1,0 +1,557 @@
+"""The incidents destination: kernel crash detection inside syslog-ng.
+
+    destination { python(class("syslogng_netconsole.sng_dest.IncidentDestination")
+                         options("state_dir" "/var/lib/syslog-ng-netconsole")
+                         value-pairs(key("MESSAGE") key("HOST") key(".netconsole.*"))); };
+
+(use the SCL block ``netconsole-incidents()`` rather than writing this by hand).
+
+Each message is one record posted by the ``netconsole()`` source: MESSAGE = text,
+HOST = sender, ``.netconsole.*`` = the record's fields. ``send()`` rebuilds the
+Record and feeds the Detector of that sender's stream; it only takes a lock and
+appends to a queue, never touches the disk, and always returns success (its own
+trouble is counted and logged, rate-limited: a failed send would make syslog-ng
+retry and stall every record behind it).
+
+A background thread ("netconsole-incidents", started in ``init()``, stopped in
+``deinit()``) runs the detectors' timeouts -- a host that panics goes silent, so
+its report must be finished by a timer, not by its next message -- and writes
+finished incidents to SQLite (store.py) and to ``incidents.jsonl`` in the state
+directory.
+
+Threads (3.38 and 4.x): init/deinit on the main thread, send on the worker
+thread, timeouts and storage on our own thread; ``_Engine.lock`` guards the
+detectors. Detector state lives in the module-level ``_ENGINES`` keyed by persist
+name and state dir, so a reload (which builds a new instance but keeps the
+module) continues open reports. At deinit the open reports are also parked in
+the store as snapshots: a reload discards them, a restart (new process, empty
+``_ENGINES``) stores them flagged truncated, so a shutdown loses nothing.
+
+ALERTS (issue 5) plug in at ``IncidentDestination._on_incident()``: it is
+called on the background thread, once per incident newly stored (not for
+duplicates), after the SQLite row and the JSON line were written. It must only
+enqueue (the outbox) and return. Build and start the dispatcher in ``init()``
+(``_start_alerts``), stop it in ``deinit()`` (``_stop_alerts``), and add its
+options to ``OPTIONS``.
+"""
+
+import collections
+import copy
+import json
+import os
+import threading
+import time
+from typing import Dict, List, Optional
+
+try:                                    # 4.x: the base class is required
+    from syslogng import LogDestination as _Base
+except ImportError:                     # 3.38 (duck-typed) and plain Python
+    _Base = object
+
+try:
+    from syslogng import Logger as _SngLogger
+    _log = _SngLogger()
+except ImportError:                     # outside syslog-ng (unit tests)
+    import logging
+    _log = logging.getLogger("syslogng_netconsole.incidents")
+
+from syslogng_netconsole.incident import Incident
+from syslogng_netconsole.records import EXTENDED, PLAIN, Record
+from syslogng_netconsole.reports import Detector
+from syslogng_netconsole.store import Store, StoreError
+
+PREFIX = ".netconsole."
+JSONL_NAME = "incidents.jsonl"
+STATS_NAME = "incidents-stats.json"
+LOG_EVERY = 60.0          # seconds between two log lines about the same kind of trouble
+STORE_RETRY = 30.0        # seconds between attempts to reopen a failed store
+EVICT_EVERY = 30.0
+
+
+def _text(v: str) -> str:
+    if not v:
+        raise ValueError("must not be empty")
+    return v
+
+
+def _bool(v) -> bool:
+    if isinstance(v, bool):
+        return v
+    s = str(v).strip().lower()
+    if s in ("1", "yes", "true", "on"):
+        return True
+    if s in ("0", "no", "false", "off"):
+        return False
+    raise ValueError("expected yes or no")
+
+
+def _positive(kind):
+    def conv(v):
+        n = kind(v)
+        if not n > 0:
+            raise ValueError("must be positive")
+        return n
+    return conv
+
+
+# option -> (converter, default). Options arrive as str on 3.38 and typed on 4.x.
+OPTIONS = {
+    "state_dir": (_text, "/var/lib/syslog-ng/netconsole"),
+    "json_lines": (_bool, True),          # also append each incident to incidents.jsonl
+    "max_hosts": (_positive(int), 100000),  # streams with detector state; the oldest is finished
+    "host_idle": (_positive(float), 600.0),  # forget an idle stream's detector after this
+    "tick": (_positive(float), 0.2),      # timer resolution for report timeouts
+}
+
+
+def parse_options(options) -> Dict[str, object]:
+    """Validated options; ValueError names the bad option."""
+    opts = {}
+    for key, value in dict(options or {}).items():
+        name = str(key).replace("-", "_")
+        if name not in OPTIONS:
+            raise ValueError("unknown option %r (known: %s)" % (key, ", ".join(sorted(OPTIONS))))
+        opts[name] = value
+    out = {}
+    for name, (conv, default) in OPTIONS.items():
+        if name not in opts or opts[name] == "":     # SCL blocks pass "" for "default"
+            out[name] = default
+            continue
+        try:
+            out[name] = conv(opts[name])
+        except (TypeError, ValueError) as exc:
+            raise ValueError("invalid value %r for option %r: %s" % (opts[name], name, exc))
+    return out
+
+
+# -- message -> Record ---------------------------------------------------------
+
+def _get(msg, key: str) -> Optional[str]:
+    """A value as str, None when missing: 3.38 gives b'' for missing names,
+    4.x strict raises KeyError, value-pairs dicts lack the key, 4.x values may be typed."""
+    try:
+        v = msg[key]
+    except (KeyError, IndexError, TypeError):
+        return None
+    if v is None:
+        return None
+    if isinstance(v, bytes):
+        v = v.decode("utf-8", "backslashreplace")
+    elif isinstance(v, bool):
+        v = "1" if v else "0"
+    else:
+        v = str(v)
+    return v if v != "" else None
+
+
+def _int(v: Optional[str]) -> Optional[int]:
+    if v is None:
+        return None
+    try:
+        return int(v)
+    except ValueError:
+        return None
+
+
+_INT_FIELDS = ("seq", "ts_us", "level", "boot", "lost_before", "fragments",
+               "continued", "src_port")
+_STR_FIELDS = ("flags", "caller", "release")
+_BOOL_FIELDS = ("incomplete",)
+# posted by the source but not Record attributes: kept in Record.fields
+_EXTRA_FIELDS = ("cpu", "taskname", "msgid", "subsystem", "device")
+
+
+def record_from_message(msg, now: float) -> Record:
+    """Rebuild the source's Record from a LogMessage or a value-pairs dict."""
+    host = _get(msg, "HOST") or _get(msg, "SOURCEIP") or "unknown"
+    text = _get(msg, "MESSAGE") or ""
+    fmt = _get(msg, PREFIX + "format")
+    rec = Record(host=host, text=text, format=EXTENDED if fmt == EXTENDED else PLAIN,
+                 recv_time=now)
+    for name in _INT_FIELDS:
+        n = _int(_get(msg, PREFIX + name))
+        if n is not None:
+            setattr(rec, name, n)
+    for name in _STR_FIELDS:
+        v = _get(msg, PREFIX + name)
+        if v is not None:
+            setattr(rec, name, v)
+    for name in _BOOL_FIELDS:
+        v = _get(msg, PREFIX + name)
+        if v is not None:
+            setattr(rec, name, v.lower() in ("1", "true", "yes"))
+    if rec.level is not None:
+        rec.facility, rec.severity = rec.level >> 3, rec.level & 7
+    for name in _EXTRA_FIELDS:
+        v = _get(msg, PREFIX + name)
+        if v is not None:
+            rec.fields[name] = v
+    return rec
+
+
+def _clean(s: str, limit: int = 200) -> str:
+    """Kernel text for one internal log line: no control characters, capped."""
+    s = "".join(c if c.isprintable() else " " for c in str(s))
+    return s[:limit]
+
+
+class _RateLog:
+    """At most one log line per kind of trouble per LOG_EVERY seconds."""
+
+    def __init__(self):
+        self._last = {}
+        self._suppressed = collections.Counter()
+
+    def __call__(self, level: str, kind: str, text: str, now: float):
+        last = self._last.get(kind)
+        if last is not None and now - last < LOG_EVERY:
+            self._suppressed[kind] += 1
+            return
+        self._last[kind] = now
+        n = self._suppressed.pop(kind, 0)
+        if n:
+            text += " (%d similar messages suppressed)" % n
+        getattr(_log, level)("netconsole-incidents: " + text)
+
+
+class _Engine:
+    """Detector state of one destination; survives reloads in _ENGINES."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.detectors = collections.OrderedDict()   # stream key -> Detector, LRU order
+        self.last_seen = {}                          # stream key -> monotonic time
+        self.active = set()                          # stream keys with a deadline pending
+        self.out = collections.deque()               # finished incidents, wall-clock times
+        self.stats = collections.Counter()
+        self.ratelog = _RateLog()
+
+
+_ENGINES: Dict[tuple, _Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def _wall_offset() -> float:
+    return time.time() - time.monotonic()
+
+
+def _to_wall(incidents: List[Incident], offset: float) -> List[Incident]:
+    """Detector times are monotonic (the `now` we pass): make them wall-clock."""
+    for inc in incidents:
+        if inc.first_time:
+            inc.first_time += offset
+        if inc.last_time:
+            inc.last_time += offset
+    return incidents
+
+
+class IncidentDestination(_Base):
+    """syslog-ng python() destination; see the module docstring."""
+
+    # -- syslog-ng API (main thread) ------------------------------------------
+
+    def init(self, options):
+        try:
+            self.opts = parse_options(options)
+        except ValueError as exc:
+            _log.error("netconsole-incidents: %s" % exc)
+            return False
+        try:
+            self._setup()
+        except Exception as exc:        # never fail a (re)load for recoverable trouble
+            _log.error("netconsole-incidents: start-up trouble, running degraded: %r" % (exc,))
+        return True
+
+    def deinit(self):
+        try:
+            self._teardown()
+        except Exception as exc:
+            _log.error("netconsole-incidents: deinit trouble: %r" % (exc,))
+
+    def open(self):
+        return True
+
+    def close(self):
+        pass
+
+    def is_opened(self):
+        return True
+
+    # -- syslog-ng API (worker thread) ----------------------------------------
+
+    def send(self, msg):
+        eng = self._eng
+        now = time.monotonic()
+        try:
+            rec = record_from_message(msg, now)
+            self._feed(rec, now)
+        except Exception as exc:        # bad input or a detector bug: count, never fail
+            eng.stats["bad_records"] += 1
+            eng.ratelog("warning", "send", "record not analysed: %r" % (exc,), now)
+        return True
+
+    # -- internals -------------------------------------------------------------
+
+    def _setup(self):
+        self.state_dir = self.opts["state_dir"]
+        self._owner = "%s|%s" % (getattr(self, "persist_name", None) or "incidents",
+                                 os.path.abspath(self.state_dir))
+        with _ENGINES_LOCK:
+            eng = _ENGINES.get(self._owner)
+            fresh = eng is None
+            if fresh:
+                eng = _ENGINES[self._owner] = _Engine()
+        self._eng = eng
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._store = None
+        self._store_retry_at = 0.0
+        self._last_evict = time.monotonic()
+        self._open_store(time.monotonic())
+        self._adopt_parked(fresh)
+        self._start_alerts()
+        self._thread = threading.Thread(target=self._run, name="netconsole-incidents",
+                                        daemon=True)
+        self._thread.start()
+
+    def _teardown(self):
+        thread = getattr(self, "_thread", None)
+        if thread is not None:
+            self._stop.set()
+            self._wake.set()
+            thread.join(10.0)
+            if thread.is_alive():
+                _log.error("netconsole-incidents: background thread did not stop in 10 s")
+        self._drain()                   # whatever the thread left
+        self._park()
+        self._stop_alerts()
+        self._write_stats()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        s = self._eng.stats
+        _log.info("netconsole-incidents: records=%d incidents=%d stored=%d duplicates=%d "
+                  "bad_records=%d store_errors=%d open_reports=%d"
+                  % (s["records"], s["incidents"], s["stored"], s["duplicates"],
+                     s["bad_records"], s["store_errors"], len(self._eng.active)))
+
+    def _open_store(self, now: float):
+        try:
+            os.makedirs(self.state_dir, exist_ok=True)
+            self._store = Store(self.state_dir)
+        except (OSError, StoreError) as exc:
+            self._store = None
+            self._store_retry_at = now + STORE_RETRY
+            self._eng.ratelog("error", "store-open",
+                              "incident store unavailable, retrying every %ds (incidents go "
+                              "to the internal log meanwhile): %s" % (STORE_RETRY, exc), now)
+
+    def _adopt_parked(self, fresh: bool):
+        """Reports open at the last deinit: a reload continues them live (drop the
+        snapshots); a new process stores them, flagged truncated."""
+        if self._store is None:
+            return
+        try:
+            parked = self._store.unpark(self._owner)
+        except StoreError as exc:
+            self._eng.ratelog("error", "unpark", str(exc), time.monotonic())
+            return
+        if fresh and parked:
+            for inc in parked:
+                inc.truncated = True
+            self._eng.out.extend(parked)
+            _log.info("netconsole-incidents: %d report(s) open at the last shutdown stored "
+                      "as truncated" % len(parked))
+
+    def _feed(self, rec: Record, now: float):
+        eng = self._eng
+        key = rec.stream
+        with eng.lock:
+            eng.stats["records"] += 1
+            det = eng.detectors.get(key)
+            if det is None:
+                if len(eng.detectors) >= self.opts["max_hosts"]:
+                    self._evict_oldest(now)
+                det = eng.detectors[key] = Detector()
+            else:
+                eng.detectors.move_to_end(key)
+            eng.last_seen[key] = now
+            det.feed(rec, now)
+            found = det.incidents()
+            if det.next_deadline() is not None:
+                eng.active.add(key)
+            if found:
+                eng.stats["incidents"] += len(found)
+                eng.out.extend(_to_wall(found, _wall_offset()))
+        if found:
+            self._wake.set()
+
+    def _evict_oldest(self, now: float):
+        """Cap reached (lock held): finish the least recently seen stream."""
+        eng = self._eng
+        key, det = eng.detectors.popitem(last=False)
+        eng.last_seen.pop(key, None)
+        eng.active.discard(key)
+        det.flush(now)
+        found = det.incidents()
+        eng.stats["streams_evicted"] += 1
+        if found:
+            eng.stats["incidents"] += len(found)
+            eng.out.extend(_to_wall(found, _wall_offset()))
+
+    def _run(self):
+        tick = self.opts["tick"]
+        while not self._stop.is_set():
+            now = time.monotonic()
+            try:
+                wait = self._expire(now, tick)
+                self._drain()
+                if now - self._last_evict >= EVICT_EVERY:
+                    self._last_evict = now
+                    self._evict_idle(now)
+                    self._write_stats()
+            except Exception as exc:    # keep the timer alive whatever happens
+                self._eng.stats["thread_errors"] += 1
+                self._eng.ratelog("error", "thread", "background thread: %r" % (exc,), now)
+                wait = tick
+            self._wake.wait(wait)
+            self._wake.clear()
+
+    def _expire(self, now: float, tick: float) -> float:
+        """Run due timeouts; return how long the thread may sleep."""
+        eng = self._eng
+        soonest = now + tick
+        with eng.lock:
+            for key in list(eng.active):
+                det = eng.detectors.get(key)
+                deadline = det.next_deadline() if det is not None else None
+                if deadline is not None and deadline <= now:
+                    det.expire(now)
+                    found = det.incidents()
+                    if found:
+                        eng.stats["incidents"] += len(found)
+                        eng.out.extend(_to_wall(found, _wall_offset()))
+                    deadline = det.next_deadline()
+                if deadline is None:
+                    eng.active.discard(key)
+                else:
+                    soonest = min(soonest, deadline)
+        return max(0.01, soonest - now)
+
+    def _evict_idle(self, now: float):
+        eng = self._eng
+        limit = now - self.opts["host_idle"]
+        with eng.lock:
+            for key in list(eng.detectors):
+                if eng.last_seen.get(key, 0.0) > limit:
+                    break               # LRU order: the rest are newer
+                if key in eng.active:
+                    continue
+                del eng.detectors[key]
+                eng.last_seen.pop(key, None)
+
+    def _drain(self):
+        eng = self._eng
+        while True:
+            try:
+                inc = eng.out.popleft()
+            except IndexError:
+                return
+            self._emit(inc)
+
+    def _emit(self, inc: Incident):
+        """Store one finished incident (background thread), then hand it to alerts."""
+        eng = self._eng
+        now = time.monotonic()
+        if self._store is None and now >= self._store_retry_at:
+            self._open_store(now)
+        new = True
+        if self._store is not None:
+            try:
+                new = self._store.add(inc, time.time())
+            except StoreError as exc:
+                eng.stats["store_errors"] += 1
+                eng.ratelog("error", "store-add", "cannot store incident: %s" % exc, now)
+        else:
+            eng.stats["store_errors"] += 1
+        if not new:
+            eng.stats["duplicates"] += 1
+            return
+        eng.stats["stored"] += 1
+        if self.opts["json_lines"]:
+            self._append_json(inc, now)
+        _log.info("netconsole-incidents: host=%s type=%s title=%s%s"
+                  % (_clean(inc.host, 64), _clean(inc.type, 40), _clean(inc.title),
+                     " (panicked)" if inc.panicked else ""))
+        try:
+            self._on_incident(inc)
+        except Exception as exc:
+            eng.stats["alert_errors"] += 1
+            eng.ratelog("error", "alert", "alert hook: %r" % (exc,), now)
+
+    def _append_json(self, inc: Incident, now: float):
+        d = inc.to_dict()
+        d["stored_at"] = time.time()
+        line = json.dumps(d, sort_keys=True) + "\n"       # ensure_ascii: no raw control chars
+        try:
+            fd = os.open(os.path.join(self.state_dir, JSONL_NAME),
+                         os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            try:
+                os.write(fd, line.encode("ascii"))
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            self._eng.stats["jsonl_errors"] += 1
+            self._eng.ratelog("error", "jsonl", "cannot append to %s: %s" % (JSONL_NAME, exc), now)
+
+    def _park(self):
+        """Snapshot the open reports into the store (see the module docstring)."""
+        eng = self._eng
+        now = time.monotonic()
+        snaps = []
+        with eng.lock:
+            for key in eng.active:
+                det = eng.detectors.get(key)
+                if det is None:
+                    continue
+                try:
+                    snaps.append(copy.deepcopy(det))
+                except Exception as exc:
+                    eng.stats["park_errors"] += 1
+                    eng.ratelog("warning", "park", "cannot snapshot a report: %r" % (exc,), now)
+        found = []
+        for det in snaps:
+            det.flush(now)
+            found.extend(det.incidents())
+        if self._store is None:
+            return
+        try:
+            self._store.park(self._owner, _to_wall(found, _wall_offset()), time.time())
+        except StoreError as exc:
+            eng.stats["park_errors"] += 1
+            eng.ratelog("error", "park", str(exc), now)
+
+    def _write_stats(self):
+        with self._eng.lock:
+            s = dict(self._eng.stats)
+            s["streams"] = len(self._eng.detectors)
+            s["open_reports"] = len(self._eng.active)
+        s["store_ok"] = self._store is not None
+        try:
+            tmp = os.path.join(self.state_dir, STATS_NAME + ".tmp")
+            with open(tmp, "w") as f:
+                json.dump(s, f, sort_keys=True)
+            os.replace(tmp, os.path.join(self.state_dir, STATS_NAME))
+        except OSError:
+            pass                        # the store error is already reported
+
+    # -- alert hook (issue 5) --------------------------------------------------
+
+    def _start_alerts(self):
+        """Build and start the alert dispatcher from self.opts (main thread)."""
+
+    def _stop_alerts(self):
+        """Stop the alert dispatcher (main thread, deinit)."""
+
+    def _on_incident(self, incident: Incident):
+        """A new incident was stored: hand it to alerting. Must not block."""
