@@ -1,0 +1,297 @@
+"""reassembly.py: per-stream state machine, table-driven scenarios (spec section 10)."""
+
+import pytest
+
+from syslogng_netconsole.reassembly import Limits, Reassembler
+from syslogng_netconsole.records import EXTENDED, PLAIN
+
+H = "10.0.0.5"
+
+
+def run(datagrams, limits=None, end=None, host=H, dst=6666):
+    """Feed (t, payload) pairs (or payloads, 1 ms apart), expire by the deadlines
+    the core announces, flush at `end` (None: no flush). Returns (records, core)."""
+    r = Reassembler(limits or Limits())
+    out = []
+    t = 0.0
+    for i, d in enumerate(datagrams):
+        if isinstance(d, tuple):
+            t, d = d
+        else:
+            t = i * 0.001
+        dl = r.next_deadline()
+        while dl is not None and dl <= t:
+            r.expire(dl)
+            dl2 = r.next_deadline()
+            assert dl2 is None or dl2 > dl, "deadline did not advance"
+            dl = dl2
+        r.process(d, host, 6665, dst, t)
+        out += r.records()
+    if end is not None:
+        # drive timers like the glue would, then flush
+        for _ in range(1000):
+            dl = r.next_deadline()
+            if dl is None or dl > end:
+                break
+            r.expire(dl)
+        out += r.records()
+        r.flush(end)
+        out += r.records()
+    return out, r
+
+
+def texts(recs):
+    return [x.text for x in recs]
+
+
+# --- plain format -----------------------------------------------------------
+
+def test_plain_single_and_multiline():
+    recs, r = run([b"[   12.345678] e1000e: eth0 NIC Link is Up\n",
+                   b"[    1.000000] first\n[    1.000001] second\n[    1.000002] third\n"], end=10)
+    assert texts(recs) == ["e1000e: eth0 NIC Link is Up", "first", "second", "third"]
+    assert [x.ts_us for x in recs] == [12345678, 1000000, 1000001, 1000002]
+    assert all(x.format == PLAIN and not x.incomplete for x in recs)
+    assert r.counters["records"] == 4 and r.counters["datagrams"] == 2
+
+
+def test_plain_dropped_marker():
+    recs, r = run([b"** 3 printk messages dropped **\n[  101.000001] next message\n"], end=1)
+    assert texts(recs) == ["** 3 printk messages dropped **", "next message"]
+    assert recs[0].lost_before == 3 and recs[0].fields == {"printk_dropped": "3"}
+    assert r.counters["printk_dropped"] == 3
+
+
+def test_plain_syslog_prefix_sets_severity():
+    recs, _ = run([b"<4>[   12.345678] warn\n"], end=1)
+    assert (recs[0].level, recs[0].facility, recs[0].severity) == (4, 0, 4)
+
+
+def test_plain_cut_line_joined():
+    line = b"[    5.000000] " + b"A" * 1200 + b"\n"
+    d1, d2 = line[:1000], line[1000:]
+    recs, r = run([d1, d2], end=5)
+    assert len(recs) == 1
+    assert recs[0].text == "A" * 1200 and recs[0].fragments == 2 and not recs[0].incomplete
+    assert recs[0].ts_us == 5000000
+
+
+def test_plain_cut_line_emitted_on_next_datagram_immediately():
+    line = b"[    5.000000] " + b"A" * 1200 + b"\n"
+    r = Reassembler()
+    r.process(line[:1000], H, 6665, 6666, 0.0)
+    assert r.records() == []
+    assert r.next_deadline() == pytest.approx(Limits().line_timeout)
+    r.process(line[1000:] + b"[    5.000001] next\n", H, 6665, 6666, 0.01)
+    assert texts(r.records()) == ["A" * 1200, "next"]
+    assert r.next_deadline() is None
+
+
+def test_plain_cut_line_times_out_incomplete():
+    line = b"[    5.000000] " + b"B" * 1200 + b"\n"
+    r = Reassembler()
+    r.process(line[:1000], H, 6665, 6666, 0.0)
+    dl = r.next_deadline()
+    r.expire(dl - 0.001)
+    assert r.records() == []
+    r.expire(dl)
+    recs = r.records()
+    assert len(recs) == 1 and recs[0].incomplete and recs[0].text == "B" * 985
+    assert r.counters["lines_incomplete"] == 1
+    assert r.next_deadline() is None
+
+
+def test_plain_short_partial_then_new_record_not_joined():
+    # 3.5-4.8 pr_cont: a short datagram without newline, then a new prefixed record
+    recs, _ = run([b"[    1.000000] Calibrating delay... ", b"[    1.100000] other\n"], end=3)
+    assert texts(recs) == ["Calibrating delay... ", "other"]
+    assert not recs[0].incomplete
+
+
+def test_plain_short_partial_joined_with_unprefixed_continuation():
+    recs, _ = run([b"[    1.000000] Calibrating delay... ", b"4000 BogoMIPS\n"], end=3)
+    assert texts(recs) == ["Calibrating delay... 4000 BogoMIPS"]
+    assert recs[0].fragments == 2
+
+
+def test_plain_no_trailing_newline_flushed():
+    recs, r = run([b"[    1.000000] tail"], end=0.0001)
+    assert texts(recs) == ["tail"]
+
+
+# --- extended format ----------------------------------------------------------
+
+def test_extended_basic_fields():
+    recs, r = run([b"6,339,5140900,-;e1000e 0000:00:19.0 eth0: NIC Link is Up\n SUBSYSTEM=pci\n DEVICE=+pci:0000:00:19.0\n"],
+                  end=5)
+    (x,) = recs
+    assert x.format == EXTENDED and x.seq == 339 and x.ts_us == 5140900
+    assert (x.level, x.facility, x.severity, x.flags) == (6, 0, 6, "-")
+    assert x.fields == {"subsystem": "pci", "device": "+pci:0000:00:19.0"}
+    assert x.text == "e1000e 0000:00:19.0 eth0: NIC Link is Up"
+
+
+def test_extended_release_prefix_and_user_facility():
+    recs, _ = run([b"6.11.1-0_fbk0_rc13_509_g30d75cea12f7,13,1822,115075213798,-;netconsole selftest: netcons_gtJHM\n key=value\n"],
+                  end=5)
+    (x,) = recs
+    assert x.release == "6.11.1-0_fbk0_rc13_509_g30d75cea12f7"
+    assert (x.facility, x.severity) == (1, 5)
+    assert x.fields == {"userdata.key": "value"}
+
+
+def test_extended_sysdata_release_fills_release():
+    recs, _ = run([b"6,1,2,-;m\n release=6.16.0\n"], end=5)
+    assert recs[0].release == "6.16.0"
+
+
+def test_fragments_in_order():
+    f1 = b"6,2041,98765432,-,ncfrag=0/1002;" + b"x" * 968
+    f2 = b"6,2041,98765432,-,ncfrag=968/1002;" + b"x" * 12 + b"\n host=web01\n role=db\n"
+    recs, r = run([f1, f2], end=5)
+    (x,) = recs
+    assert x.text == "x" * 980 and x.fields == {"userdata.host": "web01", "userdata.role": "db"}
+    assert x.fragments == 2 and not x.incomplete and x.seq == 2041
+    assert r.counters["fragments"] == 2
+
+
+def test_fragments_reversed_and_duplicated():
+    f1 = b"6,416,1758426,-,ncfrag=0/31;the first chunk,"
+    f2 = b"6,416,1758426,-,ncfrag=16/31; the 2nd chunk."
+    recs, r = run([f2, f2, f1, f1], end=5)
+    assert texts(recs) == ["the first chunk, the 2nd chunk."]
+    assert r.counters["duplicates"] == 2
+
+
+def test_fragment_cut_inside_escape_and_userdata():
+    body = b"caf\\xc3\\xa9 ok\n host=we"
+    rest = b"b01\n"
+    total = len(body) + len(rest)
+    cut = body.index(b"\\xa9") + 2      # inside the escape
+    f1 = b"4,7,8,-,ncfrag=0/%d;" % total + body[:cut]
+    f2 = b"4,7,8,-,ncfrag=%d/%d;" % (cut, total) + body[cut:] + rest
+    recs, _ = run([f2, f1], end=5)
+    assert texts(recs) == ["caf\u00e9 ok"]
+    assert recs[0].fields == {"userdata.host": "web01"}
+
+
+def test_lost_fragment_times_out_incomplete_and_late_fragment_dropped():
+    f1 = b"6,50,100,-,ncfrag=0/20;0123456789"
+    f2 = b"6,50,100,-,ncfrag=10/20;abcdefghij"
+    r = Reassembler()
+    r.process(f1, H, 6665, 6666, 0.0)
+    assert r.records() == []
+    dl = r.next_deadline()
+    assert dl == pytest.approx(Limits().frag_timeout)
+    r.expire(dl)
+    # incomplete record comes out; may wait for continuation hold
+    r.expire(r.next_deadline())
+    recs = r.records()
+    assert len(recs) == 1 and recs[0].incomplete and recs[0].text.startswith("0123456789")
+    assert r.counters["fragments_incomplete"] == 1
+    r.process(f2, H, 6665, 6666, dl + 0.5)
+    r.flush(dl + 1)
+    assert r.records() == []
+    assert r.counters["dropped_late_fragment"] == 1
+
+
+def test_continuation_joined():
+    recs, r = run([b"4,1234,987654321,-,caller=T123;foo\n",
+                   b"4,1235,987654400,c,caller=T123; bar\n",
+                   b"4,1236,987654500,-,caller=T123;next\n"], end=5)
+    assert texts(recs) == ["foo bar", "next"]
+    assert recs[0].continued == 1 and recs[0].seq == 1234
+    assert r.counters["continued"] == 1
+
+
+def test_continuation_orphan_with_gap_kept_alone():
+    recs, r = run([b"4,10,1000,-;foo\n", b"4,12,1100,c; bar\n"], end=5)
+    assert texts(recs) == ["foo", " bar"]
+    assert recs[1].lost_before == 1 and r.counters["cont_orphans"] == 1
+
+
+def test_seq_gap_counted():
+    recs, r = run([b"6,1,10,-;a\n", b"6,2,20,-;b\n", b"6,5,50,-;e\n"], end=5)
+    assert texts(recs) == ["a", "b", "e"]
+    assert [x.lost_before for x in recs] == [0, 0, 2]
+    assert r.counters["lost"] == 2
+
+
+def test_duplicates_dropped():
+    d = b"6,1,10,-;a\n"
+    recs, r = run([d, d, b"6,2,20,-;b\n", d], end=5)
+    assert texts(recs) == ["a", "b"]
+    assert r.counters["duplicates"] == 2
+
+
+def test_reorder_fixed_within_window():
+    recs, r = run([b"6,1,10,-;a\n", b"6,3,30,-;c\n", b"6,2,20,-;b\n"], end=5)
+    assert texts(recs) == ["a", "b", "c"]
+    assert [x.lost_before for x in recs] == [0, 0, 0]
+    assert r.counters["reordered"] == 1 and r.counters["lost"] == 0
+
+
+def test_late_record_after_window_still_emitted():
+    recs, r = run([(0.0, b"6,1,10,-;a\n"), (0.01, b"6,3,30,-;c\n"), (2.0, b"6,2,20,-;b\n")], end=5)
+    assert texts(recs) == ["a", "c", "b"]
+    assert r.counters["late"] == 1
+
+
+def test_reboot_by_seq_restart_and_linux_version():
+    recs, r = run([b"6,5000,90000000,-;old boot\n",
+                   b"5,0,0,-;Linux version 6.1.0-13-amd64\n",
+                   b"6,1,10,-;new boot\n"], end=5)
+    assert texts(recs) == ["old boot", "Linux version 6.1.0-13-amd64", "new boot"]
+    assert [x.boot for x in recs] == [0, 1, 1]
+    assert r.counters["reboots"] == 1 and r.counters["duplicates"] == 0
+
+
+def test_plain_and_extended_of_one_host_stay_apart():
+    recs, _ = run([b"6,1,10,-;ext one\n", b"[    1.000000] plain one\n",
+                   b"6,2,20,c;+more\n"], end=5)
+    ext = [x for x in recs if x.format == EXTENDED]
+    plain = [x for x in recs if x.format == PLAIN]
+    assert texts(ext) == ["ext one+more"] and texts(plain) == ["plain one"]
+
+
+def test_hosts_interleaved_never_mix():
+    r = Reassembler()
+    a = b"6,7,70,-,ncfrag=0/8;AAAA"
+    b = b"6,7,70,-,ncfrag=0/8;BBBB"
+    r.process(a, "10.0.0.1", 6665, 6666, 0.0)
+    r.process(b, "10.0.0.2", 6665, 6666, 0.0)
+    r.process(b"6,7,70,-,ncfrag=4/8;bbbb", "10.0.0.2", 6665, 6666, 0.001)
+    r.process(b"6,7,70,-,ncfrag=4/8;aaaa", "10.0.0.1", 6665, 6666, 0.001)
+    r.flush(1.0)
+    got = sorted((x.host, x.text) for x in r.records())
+    assert got == [("10.0.0.1", "AAAAaaaa"), ("10.0.0.2", "BBBBbbbb")]
+
+
+BAD_INPUT = [b"", b"\x00" * 100, b"\xff" * 2000, b"6,1,2,-,ncfrag=9/4;x", b"A" * 65507,
+             b"6,1,2,-,ncfrag=0/999999;x"]
+
+
+@pytest.mark.parametrize("payload", BAD_INPUT)
+def test_bad_input_never_raises_and_is_counted(payload):
+    r = Reassembler()
+    r.process(payload, H, 1, 2, 0.0)
+    r.flush(1.0)
+    recs = r.records()
+    c = r.counters
+    assert c["dropped_internal_error"] == 0
+    dropped = sum(v for k, v in c.items() if k.startswith("dropped_"))
+    assert recs or dropped, "datagram vanished without a record or a drop counter"
+
+
+def test_flood_of_incomplete_fragment_sets_is_bounded():
+    lim = Limits()
+    r = Reassembler(lim)
+    for i in range(10000):
+        r.process(b"6,%d,%d,-,ncfrag=0/5000;" % (i, i) + b"z" * 900, H, 6665, 6666, i * 1e-5)
+        r.records()
+        assert len(r._streams[(H, 6666, EXTENDED)].frags) <= lim.max_frag_sets
+    assert r.counters["fragments_evicted"] >= 10000 - lim.max_frag_sets
+    r.flush(1.0)
+    r.records()
+    assert r.counters["fragments_incomplete"] == 10000
+    assert r.pending_bytes == 0
