@@ -195,6 +195,15 @@ def _clean(s: str, limit: int = 200) -> str:
     return s[:limit]
 
 
+def _name_thread(name: bytes):
+    """Name the OS thread (top -H, /proc/PID/task/*/comm); Python 3.11 does not."""
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(15, name, 0, 0, 0)     # PR_SET_NAME
+    except Exception:
+        pass
+
+
 class _RateLog:
     """At most one log line per kind of trouble per LOG_EVERY seconds."""
 
@@ -400,6 +409,7 @@ class IncidentDestination(_Base):
             eng.out.extend(_to_wall(found, _wall_offset()))
 
     def _run(self):
+        _name_thread(b"nc-incidents")
         tick = self.opts["tick"]
         while not self._stop.is_set():
             now = time.monotonic()
