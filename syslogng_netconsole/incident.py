@@ -8,7 +8,7 @@ from typing import List, Optional
 @dataclass
 class Incident:
     host: str
-    type: str                      # report kind, e.g. "oops", "warning", "panic"
+    type: str                      # syzkaller crash type: "DoS", "WARNING", "KASAN-READ", "HANG" ...
     title: str                     # syzkaller-style title, <= 120 chars
     signature: str                 # stable across hosts, addresses, PIDs, times
     text: str                      # the full report text, one line per record line
@@ -34,6 +34,7 @@ class Incident:
     first_time: float = 0.0        # caller's clock at the first record
     last_time: float = 0.0         # caller's clock at the last record
     lost_records: int = 0
+    line_no: int = 0               # index (1-based) of the first report line in its stream
 
     @property
     def id(self) -> str:

@@ -1,0 +1,191 @@
+#!/usr/bin/python3
+"""Run the crash detector over syzkaller's report corpus and score it.
+
+Usage: /usr/bin/python3 bench/corpus_eval.py [--failures] [--json] [CORPUS_DIR]
+
+CORPUS_DIR defaults to ../shared/corpus/syzkaller-linux-report beside the
+checkout (exit 0 with a message when it is absent). Every file is run twice:
+the whole log as one record, and streamed one record per line (built with
+parse_console_line, ``now`` advancing 1 ms per line, expire() after each).
+Scoring follows the corpus README: the first incident (by position) is
+compared with TITLE / ALT / TYPE / CORRUPTED. Info-only incidents (OOM kills),
+which syzkaller does not report, are left out of the comparison.
+"""
+
+import json
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+from syslogng_netconsole.records import Record  # noqa: E402
+from syslogng_netconsole.reports import INFO_TYPES, Detector, parse_console_line  # noqa: E402
+
+DEFAULT = os.path.join(os.path.dirname(os.path.dirname(HERE)), "shared", "corpus",
+                       "syzkaller-linux-report")
+
+
+def load(path):
+    """(header dict, log lines) of one corpus file."""
+    with open(path, "rb") as f:
+        data = f.read().decode("utf-8", "replace").replace("\r", "")
+    head, _, log = data.partition("\n\n")
+    if data.startswith("\n"):
+        head, log = "", data[1:]
+    cut = log.find("\n\nREPORT:\n")
+    if cut >= 0:
+        log = log[:cut + 1]
+    hdr = {"ALT": []}
+    for line in head.split("\n"):
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = line.partition(":")
+        value = value.strip()
+        if key == "ALT":
+            hdr["ALT"].append(value)
+        else:
+            hdr[key] = value
+    return hdr, log.split("\n")
+
+
+def run_whole(lines):
+    d = Detector()
+    d.feed(Record(host="10.0.0.1", text="\n".join(lines)), 0.0)
+    d.flush(0.0)
+    return d.incidents()
+
+
+def run_stream(lines, step=0.001):
+    d = Detector()
+    now = 0.0
+    for line in lines:
+        ts, caller, text = parse_console_line(line)
+        d.feed(Record(host="10.0.0.1", text=text, ts_us=ts, caller=caller), now)
+        d.expire(now)
+        now += step
+    d.flush(now)
+    return d.incidents()
+
+
+def first(incidents):
+    real = [i for i in incidents if i.type not in INFO_TYPES]
+    return min(real, key=lambda i: i.line_no) if real else None
+
+
+def key(incidents):
+    return sorted((i.line_no, i.title, i.type, i.corrupted, i.panicked) for i in incidents)
+
+
+def evaluate(corpus):
+    names = sorted((n for n in os.listdir(corpus) if n.isdigit()), key=int)
+    res = {"files": 0, "lines": 0, "positives": 0, "negatives": 0, "detected": 0,
+           "false_positives": 0, "title_exact": 0, "title_or_alt": 0, "type_ok": 0,
+           "corrupted_ok": 0, "noncorrupted": 0, "noncorrupted_exact": 0,
+           "stream_equal": 0, "t_whole": 0.0, "t_stream": 0.0, "failures": []}
+    for name in names:
+        hdr, lines = load(os.path.join(corpus, name))
+        res["files"] += 1
+        res["lines"] += len(lines)
+        t0 = time.perf_counter()
+        whole = run_whole(lines)
+        t1 = time.perf_counter()
+        streamed = run_stream(lines)
+        t2 = time.perf_counter()
+        res["t_whole"] += t1 - t0
+        res["t_stream"] += t2 - t1
+        if key(whole) == key(streamed):
+            res["stream_equal"] += 1
+        else:
+            res["failures"].append((name, "stream!=whole", str(key(whole)), str(key(streamed))))
+        inc = first(whole)
+        want = hdr.get("TITLE", "")
+        if not want:
+            res["negatives"] += 1
+            if inc is not None:
+                res["false_positives"] += 1
+                res["failures"].append((name, "false positive", "", inc.title))
+            continue
+        res["positives"] += 1
+        want_corrupted = hdr.get("CORRUPTED", "N") == "Y"
+        if not want_corrupted:
+            res["noncorrupted"] += 1
+        if inc is None:
+            res["failures"].append((name, "missed", want, ""))
+            continue
+        res["detected"] += 1
+        if inc.title == want:
+            res["title_exact"] += 1
+            if not want_corrupted:
+                res["noncorrupted_exact"] += 1
+        else:
+            res["failures"].append((name, "title", want, inc.title))
+        if inc.title == want or inc.title in hdr["ALT"]:
+            res["title_or_alt"] += 1
+        want_type = hdr.get("TYPE", "") or "UNKNOWN"
+        if inc.type == want_type:
+            res["type_ok"] += 1
+        else:
+            res["failures"].append((name, "type", want_type, inc.type))
+        if inc.corrupted == want_corrupted:
+            res["corrupted_ok"] += 1
+        else:
+            res["failures"].append((name, "corrupted", str(want_corrupted), str(inc.corrupted)))
+    p = max(res["positives"], 1)
+    res["detection_rate"] = res["detected"] / p
+    res["title_exact_rate"] = res["title_exact"] / p
+    res["noncorrupted_exact_rate"] = res["noncorrupted_exact"] / max(res["noncorrupted"], 1)
+    res["title_or_alt_rate"] = res["title_or_alt"] / p
+    res["type_rate"] = res["type_ok"] / p
+    res["corrupted_rate"] = res["corrupted_ok"] / p
+    res["stream_equal_rate"] = res["stream_equal"] / max(res["files"], 1)
+    res["lines_per_s_whole"] = res["lines"] / max(res["t_whole"], 1e-9)
+    res["lines_per_s_stream"] = res["lines"] / max(res["t_stream"], 1e-9)
+    return res
+
+
+def main(argv):
+    show_failures = "--failures" in argv
+    as_json = "--json" in argv
+    args = [a for a in argv if not a.startswith("--")]
+    corpus = args[0] if args else DEFAULT
+    if not os.path.isdir(corpus):
+        print("corpus_eval: %s is not present; nothing to do" % corpus)
+        return 0
+    res = evaluate(corpus)
+    if as_json:
+        out = dict(res)
+        out["failures"] = [list(f) for f in res["failures"]]
+        print(json.dumps(out, indent=1))
+        return 0
+    print("corpus: %s (%d files, %d lines; %d with a crash, %d without)" % (
+        corpus, res["files"], res["lines"], res["positives"], res["negatives"]))
+    rows = [
+        ("detection", "%d/%d" % (res["detected"], res["positives"]), res["detection_rate"]),
+        ("false positives (no-crash files)", "%d/%d" % (res["false_positives"], res["negatives"]),
+         None),
+        ("title == TITLE", "%d/%d" % (res["title_exact"], res["positives"]), res["title_exact_rate"]),
+        ("title == TITLE, non-corrupted", "%d/%d" % (res["noncorrupted_exact"], res["noncorrupted"]),
+         res["noncorrupted_exact_rate"]),
+        ("title in TITLE+ALT", "%d/%d" % (res["title_or_alt"], res["positives"]),
+         res["title_or_alt_rate"]),
+        ("type == TYPE", "%d/%d" % (res["type_ok"], res["positives"]), res["type_rate"]),
+        ("corrupted == CORRUPTED", "%d/%d" % (res["corrupted_ok"], res["positives"]),
+         res["corrupted_rate"]),
+        ("streamed == whole log", "%d/%d" % (res["stream_equal"], res["files"]),
+         res["stream_equal_rate"]),
+    ]
+    for name, count, rate in rows:
+        print("  %-34s %10s %s" % (name, count, "" if rate is None else "%6.1f %%" % (100 * rate)))
+    print("  %-34s %10.0f" % ("lines/s whole log", res["lines_per_s_whole"]))
+    print("  %-34s %10.0f" % ("lines/s streamed (feed+expire)", res["lines_per_s_stream"]))
+    if show_failures:
+        print("\nmismatches:")
+        for f in res["failures"]:
+            print("  %s %-14s want=%r got=%r" % f)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

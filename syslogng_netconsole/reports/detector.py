@@ -1,0 +1,366 @@
+"""Streaming crash-report detector: records in, one Incident per report out.
+
+Per sender stream (host, format, local port) and per printk context (caller
+tag ``T123``/``C1``; "console" for timestamped lines without one; "" for bare
+text) a report opens on a start marker (``kinds.KINDS``) and ends on the first
+of:
+
+* a terminal line: ``---[ end Kernel panic``, ``Rebooting in``, a boot banner;
+* an end marker (``---[ end trace``, the closing ``=====`` of a sanitizer
+  report, ``Killed process``) plus a grace period (``grace_lines`` lines of the
+  same context or ``grace_seconds``): x86 repeats RIP/registers after the end
+  trace and a panic often follows, and both belong to this report;
+* the start of another report in the same context (panic and die lines that
+  follow an oops do not count: ``kinds.REPORT_START_IGNORES``);
+* quiet (no line from the sender for ``quiet_seconds``: a panicked host goes
+  silent), ``max_age`` seconds open, or ``max_lines``/``max_bytes`` (truncated).
+
+Time-based ends run from ``expire(now)``, which the caller drives from a timer
+(``next_deadline()`` says when). Nothing here reads a clock.
+"""
+
+import re
+from collections import deque
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+from ..incident import Incident
+from . import describe as _describe
+from . import frames as _frames
+from . import kinds
+from .console import parse_console_line
+from .signature import signature
+
+_QUESTIONABLE = re.compile(r"(?:\[<[0-9a-f]+>\])? \? ")
+_EQUALS = "=" * 20
+_CPU_LINE = re.compile(
+    r"CPU: (\d+) (?:UID: \d+ )?PID: (\d+) Comm: (.*?) (?:Kdump: loaded )?"
+    r"(Not tainted|Tainted: [A-Z ]+?) +(\S+) #")
+_HARDWARE = re.compile(r"Hardware name: (.*)")
+_PC = re.compile(r"^(?:RIP: 0010:|RIP: [0-9a-f]{4}:(?=\S*\+0x)|IP: |pc : |PC is at |NIP: +|epc : )(.*)")
+_MODULES = re.compile(r"Modules linked in:(.*)")
+_MODULE_NAME = re.compile(r"^([A-Za-z0-9_\-]+)")
+_TERMINAL = ("---[ end Kernel panic", "Rebooting in ")
+_END_MARKERS = ("---[ end trace", "Killed process")
+
+
+@dataclass
+class Limits:
+    grace_seconds: float = 2.0     # after an end marker
+    grace_lines: int = 60          # ... or this many more lines of the context
+    quiet_seconds: float = 5.0     # sender silent: the report is over
+    max_age: float = 120.0         # a report open this long is closed
+    max_lines: int = 1500          # caps (then truncated=True)
+    max_bytes: int = 256 * 1024
+    prefix_lines: int = 5          # lines kept before a start marker (cut here, ====)
+    max_contexts: int = 256        # per stream, for the prefix buffers
+    idle_drop: float = 3600.0      # forget a quiet stream's state after this
+
+
+class _Report:
+    __slots__ = ("kind", "ctx", "first_line", "lines", "desc", "text_lines", "skip_text",
+                 "cpu_traceback", "ended", "grace_left", "grace_deadline", "panicked",
+                 "lost", "incomplete", "truncated", "nbytes", "first_seq", "last_seq",
+                 "first_ts", "last_ts", "first_time", "last_time", "release", "line_no",
+                 "min_lines", "host", "boot")
+
+    def __init__(self, kind, ctx, text, prefix, rec, ts, now, line_no):
+        self.kind = kind
+        self.ctx = ctx
+        self.first_line = text
+        self.lines = list(prefix)
+        self.desc: List[str] = []
+        self.text_lines = 0
+        self.skip_text = False
+        self.cpu_traceback = False
+        self.ended = False
+        self.grace_left = 0
+        self.grace_deadline = 0.0
+        self.panicked = False
+        self.lost = 0
+        self.incomplete = False
+        self.truncated = False
+        self.nbytes = 0
+        self.first_seq = self.last_seq = rec.seq
+        self.first_ts = self.last_ts = ts
+        self.first_time = self.last_time = now
+        self.release = rec.release
+        self.line_no = line_no
+        # KMSAN reports are short: cut a trailing panic earlier (syzkaller)
+        self.min_lines = 16 if "BUG: KMSAN:" in text else 22
+        self.host = rec.host
+        self.boot = rec.boot
+
+
+class _Stream:
+    __slots__ = ("open", "prefix", "last_time", "boot", "line_no")
+
+    def __init__(self, boot):
+        self.open: Dict[str, _Report] = {}
+        self.prefix: Dict[str, deque] = {}
+        self.last_time = 0.0
+        self.boot = boot
+        self.line_no = 0
+
+
+def _match_kind(text: str) -> Optional[kinds.Kind]:
+    for kind in kinds.KINDS:
+        if kind.header in text:
+            for sup in kind.suppressions:
+                if sup.search(text):
+                    break
+            else:
+                return kind
+    return None
+
+
+class Detector:
+    def __init__(self, limits: Optional[Limits] = None):
+        self.limits = limits or Limits()
+        self._streams: Dict[Tuple, _Stream] = {}
+        self._out: List[Incident] = []
+        self.errors = 0          # internal failures swallowed (never raised)
+        self.lines = 0
+
+    # ---- public API ----
+
+    def feed(self, record, now: float) -> None:
+        try:
+            self._feed(record, now)
+        except Exception:  # bad input must never break ingestion
+            self.errors += 1
+
+    def next_deadline(self) -> Optional[float]:
+        best = None
+        lim = self.limits
+        for st in self._streams.values():
+            for rep in st.open.values():
+                d = min(st.last_time + lim.quiet_seconds, rep.first_time + lim.max_age)
+                if rep.ended:
+                    d = min(d, rep.grace_deadline)
+                if best is None or d < best:
+                    best = d
+        return best
+
+    def expire(self, now: float) -> None:
+        lim = self.limits
+        try:
+            for key in list(self._streams):
+                st = self._streams[key]
+                for ctx in list(st.open):
+                    rep = st.open[ctx]
+                    if rep.ended and now >= rep.grace_deadline:
+                        self._close(st, rep)
+                    elif now >= st.last_time + lim.quiet_seconds:
+                        self._close(st, rep, timeout=True)
+                    elif now >= rep.first_time + lim.max_age:
+                        self._close(st, rep, timeout=True)
+                if not st.open and now - st.last_time >= lim.idle_drop:
+                    del self._streams[key]
+        except Exception:
+            self.errors += 1
+
+    def flush(self, now: float) -> None:
+        try:
+            for st in self._streams.values():
+                for rep in list(st.open.values()):
+                    self._close(st, rep)
+        except Exception:
+            self.errors += 1
+
+    def incidents(self) -> List[Incident]:
+        out, self._out = self._out, []
+        return out
+
+    def open_reports(self) -> int:
+        return sum(len(st.open) for st in self._streams.values())
+
+    # ---- internals ----
+
+    def _feed(self, rec, now: float) -> None:
+        key = (rec.host, rec.format, rec.dst_port)
+        st = self._streams.get(key)
+        if st is None:
+            st = self._streams[key] = _Stream(rec.boot)
+        if rec.boot != st.boot:
+            # the sender rebooted: whatever was open is over
+            for rep in list(st.open.values()):
+                self._close(st, rep)
+            st.boot = rec.boot
+        st.last_time = now
+        if rec.lost_before:
+            for rep in st.open.values():
+                rep.lost += rec.lost_before
+        parse = rec.ts_us is None and rec.caller is None
+        for line in rec.text.split("\n"):
+            if parse:
+                ts, caller, text = parse_console_line(line)
+            else:
+                ts, caller, text = rec.ts_us, rec.caller, line
+                if text.endswith("\r"):
+                    text = text[:-1]
+            ctx = caller or ("console" if ts is not None else "")
+            self._line(st, rec, ctx, ts, text, now)
+
+    def _line(self, st: _Stream, rec, ctx: str, ts, text: str, now: float) -> None:
+        self.lines += 1
+        st.line_no += 1
+        kind = _match_kind(text) if kinds.HEADER_ANY.search(text) else None
+        rep = st.open.get(ctx)
+        if kind is not None:
+            if st.open and kinds.START_IGNORES_ANY.search(text):
+                # part of an open report (panic after an oops, x86 BUG's die line)
+                target = rep or max(st.open.values(), key=lambda r: r.last_time)
+                self._append(st, target, ctx, ts, text, rec, now)
+                return
+            if rep is not None:
+                self._close(st, rep)
+            if text.startswith("Booting the kernel"):
+                for other in list(st.open.values()):
+                    self._close(st, other)
+            prefix = st.prefix.pop(ctx, ())
+            rep = _Report(kind, ctx, text, prefix, rec, ts, now, st.line_no)
+            st.open[ctx] = rep
+            self._append(st, rep, ctx, ts, text, rec, now)
+            return
+        if text.startswith("Linux version "):
+            for other in list(st.open.values()):
+                self._close(st, other)
+            rep = None
+        if rep is None and ctx.startswith("C") and st.open:
+            for other in st.open.values():
+                if other.cpu_traceback:
+                    rep = other
+                    break
+        if rep is None:
+            buf = st.prefix.get(ctx)
+            if buf is None:
+                if len(st.prefix) >= self.limits.max_contexts:
+                    st.prefix.clear()
+                buf = st.prefix[ctx] = deque(maxlen=self.limits.prefix_lines)
+            if text:
+                buf.append(text)
+            return
+        if ctx in ("", "console") and rep.ctx == ctx:
+            for marker in kinds.INFO_WITH_STACK:
+                if marker in text:
+                    # another stack is coming: without caller tags it would mix in
+                    self._close(st, rep)
+                    st.prefix.setdefault(ctx, deque(maxlen=self.limits.prefix_lines)).append(text)
+                    return
+        self._append(st, rep, ctx, ts, text, rec, now)
+
+    def _append(self, st, rep: _Report, ctx, ts, text: str, rec, now: float) -> None:
+        rep.lines.append(text)
+        rep.nbytes += len(text) + 1
+        rep.last_time = now
+        if rec.seq is not None:
+            if rep.first_seq is None:
+                rep.first_seq = rec.seq
+            rep.last_seq = rec.seq
+        if ts is not None:
+            if rep.first_ts is None:
+                rep.first_ts = ts
+            rep.last_ts = ts
+        if rec.incomplete:
+            rep.incomplete = True
+        if rep.release is None and rec.release:
+            rep.release = rec.release
+        if "Kernel panic - not syncing" in text:
+            rep.panicked = True
+        own = ctx == rep.ctx or (rep.cpu_traceback and ctx.startswith("C"))
+        if own:
+            questionable = (ctx != "" and "<EOI>" not in text and " ? " in text
+                            and _QUESTIONABLE.search(text) is not None)
+            if not questionable:
+                rep.text_lines += 1
+                skip = rep.skip_text
+                if "Disabling lock debugging due to kernel taint" in text:
+                    skip = True
+                elif "Sending NMI from CPU" in text:
+                    rep.cpu_traceback = True
+                elif rep.text_lines > rep.min_lines and (
+                        "Kernel panic - not syncing" in text or
+                        "WARNING: possible circular locking dependency detected" in text):
+                    # the panic_on_warn stack / lockdep noise the oops itself caused
+                    rep.skip_text = skip = True
+                if not skip or len(rep.desc) == 0:
+                    rep.desc.append(text)
+        if ctx == rep.ctx:
+            if text.startswith(_TERMINAL):
+                self._close(st, rep)
+                return
+            if rep.ended:
+                rep.grace_left -= 1
+                if rep.grace_left <= 0:
+                    self._close(st, rep)
+                    return
+            elif (text.startswith(_END_MARKERS) or text.startswith(_EQUALS)) and rep.text_lines > 1:
+                rep.ended = True
+                rep.grace_left = self.limits.grace_lines
+                rep.grace_deadline = now + self.limits.grace_seconds
+        if len(rep.lines) >= self.limits.max_lines or rep.nbytes >= self.limits.max_bytes:
+            rep.truncated = True
+            self._close(st, rep)
+
+    def _close(self, st: _Stream, rep: _Report, timeout: bool = False) -> None:
+        if st.open.get(rep.ctx) is rep:
+            del st.open[rep.ctx]
+        try:
+            inc = self._build(rep, timeout)
+        except Exception:
+            self.errors += 1
+            return
+        self._out.append(inc)
+
+    def _build(self, rep: _Report, timeout: bool) -> Incident:
+        text = "\n".join(rep.desc) + "\n"
+        d = _describe.describe(text, rep.kind)
+        type_ = kinds.title_to_type(d.title)
+        calls = _frames.call_trace(rep.desc)
+        truncated = rep.truncated or rep.lost > 0 or rep.incomplete
+        if timeout and not rep.ended and not calls and d.corrupted:
+            truncated = True
+        corrupted = d.corrupted or rep.lost > 0 or rep.incomplete
+        inc = Incident(
+            host=rep.host, type=type_, title=d.title,
+            signature=signature(type_, d.title, corrupted, calls),
+            text="\n".join(rep.lines), first_line=rep.first_line,
+            alt_titles=list(d.alt_titles), boot=rep.boot, corrupted=corrupted,
+            truncated=truncated, panicked=rep.panicked, release=rep.release,
+            frames=calls, first_seq=rep.first_seq, last_seq=rep.last_seq,
+            first_ts_us=rep.first_ts, last_ts_us=rep.last_ts, first_time=rep.first_time,
+            last_time=rep.last_time, lost_records=rep.lost)
+        inc.line_no = rep.line_no
+        _fill_fields(inc, rep.lines)
+        return inc
+
+
+def _fill_fields(inc: Incident, lines: List[str]) -> None:
+    modules: List[str] = []
+    for ln in lines:
+        if inc.cpu is None and "CPU: " in ln:
+            m = _CPU_LINE.search(ln)
+            if m:
+                inc.cpu, inc.pid = int(m.group(1)), int(m.group(2))
+                inc.comm = m.group(3)
+                taint = m.group(4)
+                inc.taint = "" if taint == "Not tainted" else taint[len("Tainted: "):].replace(" ", "")
+                if inc.release is None:
+                    inc.release = m.group(5)
+                continue
+        if inc.hardware is None and ln.startswith("Hardware name: "):
+            inc.hardware = _HARDWARE.match(ln).group(1).strip()
+            continue
+        if inc.pc is None:
+            m = _PC.match(ln)
+            if m:
+                inc.pc = m.group(1).strip()
+                continue
+        if not modules and "Modules linked in:" in ln:
+            rest = _MODULES.search(ln).group(1)
+            for word in rest.split():
+                m = _MODULE_NAME.match(word)
+                if m:
+                    modules.append(m.group(1))
+    inc.modules = modules
