@@ -36,8 +36,10 @@ API
     Unmounts whatever is still mounted below ``path`` and deletes it without crossing
     into other filesystems (a leftover bind mount of /dev is never followed).
 ``mounted(root, binds=None)``
-    Context manager: mounts proc, sys, /dev (rbind) and ``binds`` ({inside: host}) into
-    ``root`` in the HOST's mount table; unmounts them (lazily, in reverse) on exit. Use it
+    Context manager: mounts proc, sys, a private /dev (tmpfs holding bind mounts of
+    ``DEVICES``, devpts, shm; never the host's /dev itself, where a chroot daemon would
+    replace /dev/log) and ``binds`` ({inside: host}) into ``root`` in the HOST's mount
+    table; unmounts them (lazily, in reverse) on exit. Use it
     only on a private copy: ``run_in_chroot`` does not need it.
 ``run_in_chroot(root, argv, env=None, *, newnet=False, binds=None, mounts=True, **kw)``
     ``subprocess.run`` of ``chroot ROOT env -i PATH=... [env] argv``. With ``mounts``
@@ -315,31 +317,45 @@ def remove_chroot(path) -> None:
 
 @contextlib.contextmanager
 def mounted(root, binds: Optional[Mapping[str, str]] = None):
-    """proc, sys, dev (+ binds) mounted into ``root`` in the host's mount table."""
+    """proc, sys, a private /dev (+ binds) mounted into ``root`` in the host's mount table."""
     root = pathlib.Path(root)
-    done = []
     try:
-        for argv, target in _mount_plan(root, binds):
-            pathlib.Path(target).mkdir(parents=True, exist_ok=True)
-            _run(argv)
-            done.append(target)
+        _run(["sh", "-c", _mount_script(root, binds)])
         yield root
     finally:
-        for target in reversed(done):
-            subprocess.run(["umount", "-l", target], capture_output=True)
+        for mp in _mounts_below(root):
+            subprocess.run(["umount", "-l", mp], capture_output=True)
 
 
-def _mount_plan(root: pathlib.Path, binds: Optional[Mapping[str, str]]):
-    r = str(root)
-    plan = [
-        (["mount", "-t", "proc", "proc", r + "/proc"], r + "/proc"),
-        (["mount", "-t", "sysfs", "sysfs", r + "/sys"], r + "/sys"),
-        (["mount", "--rbind", "/dev", r + "/dev"], r + "/dev"),
+# Device nodes bound into the chroot's own /dev (a tmpfs). The host's /dev is never
+# bound whole: a daemon in the chroot creating /dev/log would replace the host's.
+# kmsg is the non-destructive kernel log reader; without it syslog-ng's system()
+# source would fall back to /proc/kmsg, which steals messages from the host's reader.
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty", "kmsg")
+
+
+def _mount_script(root: pathlib.Path, binds: Optional[Mapping[str, str]]) -> str:
+    r = _q(os.path.realpath(str(root)))
+    lines = [
+        "set -e",
+        "mount -t proc proc %s/proc" % r,
+        "mount -t sysfs sysfs %s/sys" % r,
+        "mount -t tmpfs -o mode=0755,nosuid,size=16m chroot-dev %s/dev" % r,
+        "mkdir -p %s/dev/pts %s/dev/shm" % (r, r),
+        "mount -t tmpfs -o mode=1777,nosuid,nodev chroot-shm %s/dev/shm" % r,
+        "mount -t devpts -o newinstance,ptmxmode=0666 devpts %s/dev/pts" % r,
+        "ln -s pts/ptmx %s/dev/ptmx" % r,
+        "ln -s /proc/self/fd %s/dev/fd" % r,
     ]
+    for i, name in enumerate(("stdin", "stdout", "stderr")):
+        lines.append("ln -s /proc/self/fd/%d %s/dev/%s" % (i, r, name))
+    for dev in DEVICES:
+        lines.append("if [ -e /dev/%s ]; then touch %s/dev/%s && mount --bind /dev/%s %s/dev/%s; fi"
+                     % (dev, r, dev, dev, r, dev))
     for inside, host in (binds or {}).items():
-        target = r + "/" + inside.lstrip("/")
-        plan.append((["mount", "--bind", str(host), target], target))
-    return plan
+        target = "%s/%s" % (r, _q(inside.lstrip("/")))
+        lines.append("mkdir -p %s && mount --bind %s %s" % (target, _q(str(host)), target))
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- running
@@ -357,11 +373,7 @@ def _argv(root, argv: Sequence[str], env, newnet: bool, binds, mounts: bool) -> 
     inner += [str(a) for a in argv]
     if not mounts and not newnet:
         return inner
-    script = ["set -e"]
-    if mounts:
-        for mount_argv, target in _mount_plan(pathlib.Path(root), binds):
-            script.append("mkdir -p %s" % _q(target))
-            script.append(" ".join(_q(a) for a in mount_argv))
+    script = [_mount_script(pathlib.Path(root), binds)] if mounts else ["set -e"]
     if newnet:
         script.append("ip link set lo up")
     script.append('exec "$@"')
