@@ -108,11 +108,11 @@ OPTIONS = {
 }
 # reassembly limits: option name -> Limits attribute, converter
 LIMIT_OPTIONS = {
-    "fragment_timeout": ("fragment_timeout", _to_nonneg_float),
+    "fragment_timeout": ("frag_timeout", _to_nonneg_float),
     "line_timeout": ("line_timeout", _to_nonneg_float),
     "reorder_window": ("reorder_window", _to_nonneg_float),
-    "max_hosts": ("max_hosts", _to_nonneg_int),
-    "max_pending": ("max_pending", _to_nonneg_int),
+    "max_hosts": ("max_streams", _to_nonneg_int),
+    "max_pending": ("max_pending_bytes", _to_nonneg_int),
     "idle_timeout": ("idle_timeout", _to_nonneg_float),
 }
 
@@ -123,14 +123,11 @@ RECORD_PAIRS = (
     ("boot", "boot"), ("lost_before", "lost_before"), ("fragments", "fragments"),
     ("incomplete", "incomplete"), ("continued", "continued"), ("src_port", "src_port"),
 )
-# Record.fields keys with a pair of their own; any other key is userdata.KEY
-FIELD_PAIRS = {
-    "SUBSYSTEM": "subsystem", "DEVICE": "device", "subsystem": "subsystem",
-    "device": "device", "cpu": "cpu", "taskname": "taskname", "msgid": "msgid",
-    "release": "release",
-}
+# Record.fields keys are already pair names (subsystem, device, cpu, taskname, msgid,
+# release, userdata.KEY, ...); the dictionary's upper-case spelling is mapped too
+FIELD_PAIRS = {"SUBSYSTEM": "subsystem", "DEVICE": "device"}
 PREFIX = ".netconsole."
-MAX_USERDATA = 32                 # per record; more keys are counted, not posted
+MAX_FIELDS = 64                   # per record; the core already caps what it keeps
 _KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 DEFAULT_SEVERITY = 5              # plain records carry no level: kern.notice
 
@@ -193,14 +190,10 @@ def message_pairs(rec) -> List[Tuple[str, str]]:
             v = "1" if v else "0"
         out.append((name, _clean(str(v))))
     seen = {n for n, _ in out}
-    n_user = 0
-    for key, value in (getattr(rec, "fields", None) or {}).items():
-        name = FIELD_PAIRS.get(key)
-        if name is None:
-            if n_user >= MAX_USERDATA:
-                continue
-            n_user += 1
-            name = "userdata." + _KEY_UNSAFE.sub("_", str(key))[:64]
+    for i, (key, value) in enumerate((getattr(rec, "fields", None) or {}).items()):
+        if i >= MAX_FIELDS:
+            break
+        name = FIELD_PAIRS.get(key) or _KEY_UNSAFE.sub("_", str(key))[:80]
         if name in seen:
             continue
         seen.add(name)
@@ -259,6 +252,30 @@ def set_rcvbuf(s: socket.socket, rcvbuf: int, warn) -> None:
     if got < rcvbuf:
         warn("the kernel capped the receive buffer (SO_RCVBUF) at %d bytes instead of %d: "
              "raise net.core.rmem_max (sysctl) to absorb bursts" % (got, rcvbuf))
+
+
+def kernel_drops(socks) -> Optional[int]:
+    """Datagrams the kernel dropped on these sockets (buffer full), from /proc/net/udp*
+    (the last column, matched by socket inode); None when unreadable."""
+    inodes = set()
+    for sock in socks:
+        try:
+            inodes.add(str(os.fstat(sock.fileno()).st_ino))
+        except OSError:
+            pass
+    total, seen = 0, False
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            with open(table) as f:
+                next(f, None)
+                for line in f:
+                    cols = line.split()
+                    if len(cols) > 12 and cols[9] in inodes:
+                        total += int(cols[-1])
+                        seen = True
+        except (OSError, ValueError):
+            pass
+    return total if seen else None
 
 
 class _Endpoint:
@@ -337,6 +354,7 @@ class NetconsoleSource(_Base):
         self._ep = ep
         self._last_stats_log = now
         self._last_stats_file = 0.0
+        self._last_expire = now
         self._dirty = True
         for s in ep.socks.values():  # taken over: apply a changed rcvbuf
             try:
@@ -393,7 +411,9 @@ class NetconsoleSource(_Base):
         ep = self._ep
         try:
             deadline = ep.core.next_deadline()
-            if deadline is not None and deadline <= now:
+            # also once a second: expire() forgets idle hosts
+            if (deadline is not None and deadline <= now) or now - self._last_expire >= 1.0:
+                self._last_expire = now
                 ep.core.expire(now)
             ep.held.extend(ep.core.records())
         except Exception as e:
@@ -514,10 +534,11 @@ class NetconsoleSource(_Base):
             return
         self._log_counters("stopping")
         self._write_stats_file(time.time())
-        pending = self._pending_pieces()
-        if pending:
-            _log.info("netconsole: port %d: %d held pieces are kept for the next configuration "
-                      "(lost if syslog-ng is stopping)" % (self._settings["port"], pending))
+        held_bytes, held_records = self._held()
+        if held_bytes or held_records:
+            _log.info("netconsole: port %d: %d bytes of unfinished records and %d records are kept "
+                      "for the next configuration (lost if syslog-ng is stopping)"
+                      % (self._settings["port"], held_bytes, held_records))
         with _LOCK:
             if ep.owner is self:
                 ep.owner = None
@@ -526,17 +547,14 @@ class NetconsoleSource(_Base):
 
     # ---------------------------------------------------------------- counters
 
-    def _pending_pieces(self) -> int:
-        try:
-            c = self._ep.core.counters
-            return int(c.get("pending", 0) or 0) + len(self._ep.held)
-        except Exception:
-            return len(self._ep.held)
+    def _held(self) -> Tuple[int, int]:
+        return int(getattr(self._ep.core, "pending_bytes", 0) or 0), len(self._ep.held)
 
     def counters(self) -> dict:
         ep = self._ep
         out = {"source." + k: v for k, v in sorted(ep.counters.items())}
-        out["source.held"] = len(ep.held)
+        out["source.held_records"] = len(ep.held)
+        out["core.pending_bytes"] = int(getattr(ep.core, "pending_bytes", 0) or 0)
         out["source.log_suppressed"] = sum(self._say.suppressed.values())
         try:
             core = dict(ep.core.counters)
@@ -575,6 +593,10 @@ class NetconsoleSource(_Base):
         if now - self._last_stats_file >= STATS_FILE_PERIOD:
             self._last_stats_file = now
             # the counters move with every datagram; write only when something happened
+            drops = kernel_drops(self._ep.socks.values())
+            if drops is not None and drops != self._ep.counters["kernel_drops"]:
+                self._ep.counters["kernel_drops"] = drops
+                self._dirty = True
             if self._dirty or self._ep.counters["datagrams"] != getattr(self, "_written_dg", -1):
                 self._dirty = False
                 self._written_dg = self._ep.counters["datagrams"]

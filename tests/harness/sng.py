@@ -21,10 +21,20 @@ The generated main config is exactly what a Debian install does, with overrides:
 API
 ---
 ``Syslogng(tmpdir=None, *, port=None, defines=None, prelude="", extra_config="",
-version="3.38", binary="/usr/sbin/syslog-ng", env=None, debug=False)``
+version="3.38", binary="/usr/sbin/syslog-ng", env=None, debug=False,
+capture_pairs=False, chroot=None)``
     Nothing runs until ``start()``. ``tmpdir`` defaults to a fresh ``mkdtemp``.
     Attributes: ``port``, ``tmp``, ``logdir``, ``statedir``, ``config_path``,
     ``stderr_path``, ``proc`` (Popen), ``pid``.
+    ``prelude`` is the place for extra log paths that must see ``s_netconsole``: the
+    drop-in's path is ``flags(final)``, so paths after it get nothing.
+    ``capture_pairs=True`` adds such a path writing every message as JSON (HOST, SOURCEIP,
+    PRIORITY, FACILITY, MESSAGE and ``.netconsole.*``) to ``<tmp>/pairs.jsonl``; read
+    them with ``pairs()``.
+    ``chroot=ROOT`` runs ROOT's syslog-ng (e.g. 4.8 from ``harness.chroot``) instead:
+    ``tmpdir`` must then lie under ``ROOT/tmp`` (default: a fresh one there), the
+    checkout is bind-mounted at ``<tmp>/repo`` and the config uses in-chroot paths;
+    pass ``version="4.4"`` for strict 4.x mode.
 ``start(timeout=20) -> self``
     Writes the config, starts syslog-ng, waits until it logged "starting up" and the UDP
     port is bound. Raises ``SyslogngError`` with the stderr tail if it exits or times out.
@@ -40,6 +50,8 @@ version="3.38", binary="/usr/sbin/syslog-ng", env=None, debug=False)``
 ``log_path(host) -> Path``: ``<logdir>/<host>.log`` (the per-host file).
 ``read_log(host) -> str``: its text ('' while absent).
 ``log_lines(host) -> list``: its lines.
+``pairs() -> list``: with ``capture_pairs``, one flat dict per message, e.g.
+    ``{"HOST": "127.0.0.2", "MESSAGE": "...", ".netconsole.seq": "5", ...}``.
 ``stats() -> dict``: the source's counters file ``<statedir>/source-<port>.json``
     (``{}`` while absent); counters are under ``["counters"]``, e.g.
     ``stats()["counters"]["source.datagrams"]``.
@@ -77,8 +89,23 @@ SYSLOGNG_CTL = "/usr/sbin/syslog-ng-ctl"
 PYTHON_MODULE = "/usr/lib/syslog-ng/3.38/libmod-python.cpython-311-x86_64-linux-gnu.so"
 
 
+# the capture_pairs log path (before the drop-in's final path)
+PAIRS_PATH = (
+    'destination d_test_pairs { file("%s" template("$(format-json HOST=$HOST SOURCEIP=$SOURCEIP '
+    'PRIORITY=$PRIORITY FACILITY=$FACILITY MESSAGE=$MESSAGE --key .netconsole.*)\\n")); };\n'
+    'log { source(s_netconsole); destination(d_test_pairs); };')
+
+
 class SyslogngError(RuntimeError):
     pass
+
+
+def _flatten(d: dict, prefix: str, out: dict) -> None:
+    for k, v in d.items():
+        if isinstance(v, dict):
+            _flatten(v, prefix + k + ".", out)
+        else:
+            out[prefix + k] = v
 
 
 def available() -> Optional[str]:
@@ -168,9 +195,22 @@ class Syslogng:
 
     def __init__(self, tmpdir=None, *, port: Optional[int] = None, defines: Optional[Dict[str, str]] = None,
                  prelude: str = "", extra_config: str = "", version: str = "3.38",
-                 binary: str = SYSLOGNG, env: Optional[Dict[str, str]] = None, debug: bool = False):
-        self.tmp = pathlib.Path(tmpdir) if tmpdir else pathlib.Path(tempfile.mkdtemp(prefix="sng-"))
+                 binary: str = SYSLOGNG, env: Optional[Dict[str, str]] = None, debug: bool = False,
+                 capture_pairs: bool = False, chroot=None):
+        self.chroot = pathlib.Path(chroot) if chroot else None
+        if tmpdir:
+            self.tmp = pathlib.Path(tmpdir)
+        elif self.chroot:
+            self.tmp = pathlib.Path(tempfile.mkdtemp(prefix="sng-", dir=str(self.chroot / "tmp")))
+        else:
+            self.tmp = pathlib.Path(tempfile.mkdtemp(prefix="sng-"))
         self.tmp.mkdir(parents=True, exist_ok=True)
+        if self.chroot:
+            self.tmp = self.tmp.resolve()
+            self.tmp.relative_to(self.chroot.resolve() / "tmp")  # ValueError if outside
+            (self.tmp / "repo").mkdir(exist_ok=True)
+            if binary == SYSLOGNG:
+                binary = "/usr/sbin/syslog-ng"  # the chroot's own
         self.port = port or free_udp_port()
         self.logdir = self.tmp / "logs"
         self.statedir = self.tmp / "state"
@@ -186,9 +226,23 @@ class Syslogng:
         self.binary = binary
         self.env = dict(env or {})
         self.debug = debug
+        self.capture_pairs = capture_pairs
+        self.pairs_path = self.tmp / "pairs.jsonl"
         self.proc = None
         self._stderr = None
         self._senders = {}
+
+    def inside(self, path) -> str:
+        """A host path as the daemon sees it (differs only with ``chroot``)."""
+        path = pathlib.Path(path)
+        if not self.chroot:
+            return str(path)
+        try:
+            return "/" + str(path.relative_to(self.chroot.resolve()))
+        except ValueError:
+            if path == REPO or REPO in path.parents:
+                return self.inside(self.tmp / "repo" / path.relative_to(REPO))
+            raise
 
     # ------------------------------------------------------------ config, process
 
@@ -196,13 +250,15 @@ class Syslogng:
         defines = {
             "netconsole_ip": "127.0.0.1",
             "netconsole_port": str(self.port),
-            "netconsole_logdir": str(self.logdir),
-            "netconsole_statedir": str(self.statedir),
+            "netconsole_logdir": self.inside(self.logdir),
+            "netconsole_statedir": self.inside(self.statedir),
         }
         defines.update(self.defines)
-        lines = ["@version: %s" % self.version, '@include "%s"' % SCL]
+        lines = ["@version: %s" % self.version, '@include "%s"' % self.inside(SCL)]
         lines += ['@define %s "%s"' % (k, v) for k, v in defines.items()]
-        lines += [self.prelude, '@include "%s"' % DROPIN, self.extra_config, ""]
+        if self.capture_pairs:
+            lines.append(PAIRS_PATH % self.inside(self.pairs_path))
+        lines += [self.prelude, '@include "%s"' % self.inside(DROPIN), self.extra_config, ""]
         return "\n".join(lines)
 
     def write_config(self) -> pathlib.Path:
@@ -210,8 +266,8 @@ class Syslogng:
         return self.config_path
 
     def argv(self):
-        argv = [self.binary, "-F", "-e", "-f", str(self.config_path), "-R", str(self.persist),
-                "-p", str(self.pidfile), "-c", str(self.ctlfile)]
+        argv = [self.binary, "-F", "-e", "-f", self.inside(self.config_path), "-R", self.inside(self.persist),
+                "-p", self.inside(self.pidfile), "-c", self.inside(self.ctlfile)]
         return argv + (["-d"] if self.debug else [])
 
     def environment(self) -> Dict[str, str]:
@@ -224,8 +280,16 @@ class Syslogng:
     def start(self, timeout: float = 20.0) -> "Syslogng":
         self.write_config()
         self._stderr = open(self.stderr_path, "ab")
-        self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=self._stderr,
-                                     stderr=self._stderr, env=self.environment(), cwd=str(self.tmp))
+        if self.chroot:
+            from harness import chroot as _chroot
+            env = {"PYTHONPATH": self.inside(REPO), "PYTHONDONTWRITEBYTECODE": "1"}
+            env.update(self.env)
+            self.proc = _chroot.popen_in_chroot(
+                self.chroot, self.argv(), env=env, binds={self.inside(REPO): str(REPO)},
+                stdin=subprocess.DEVNULL, stdout=self._stderr, stderr=self._stderr)
+        else:
+            self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=self._stderr,
+                                         stderr=self._stderr, env=self.environment(), cwd=str(self.tmp))
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
@@ -313,6 +377,28 @@ class Syslogng:
 
     def log_lines(self, host: str):
         return self.read_log(host).splitlines()
+
+    def pairs(self):
+        """Messages captured with ``capture_pairs``: flat dicts (see module docstring)."""
+        import json
+        out = []
+        try:
+            text = self.pairs_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return out
+        for line in text.splitlines():
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue  # a line being written right now
+            flat = {}
+            for k, v in obj.items():
+                if k == "_netconsole" and isinstance(v, dict):
+                    _flatten(v, ".netconsole.", flat)
+                else:
+                    flat[k] = v
+            out.append(flat)
+        return out
 
     def stats_path(self) -> pathlib.Path:
         return self.statedir / ("source-%d.json" % self.port)
