@@ -1,0 +1,171 @@
+"""`replay`: send a capture's UDP payloads to a collector again.
+
+Datagrams go out in capture order (so each sender's order is kept), paced by
+their capture times divided by ``--speed``. Each original sender address gets
+its own source address 127.0.0.N (N = 2, 3, ... in order of first appearance)
+when the target is an IPv4 loopback address, so the collector sees one host per
+original host; each original (address, port) stream gets its own socket, so
+streams of one host (plain and extended targets) stay apart everywhere.
+"""
+
+import ipaddress
+import socket
+import sys
+import time
+
+from syslogng_netconsole.pcap import CaptureReader, PcapError
+
+HELP = "send the UDP datagrams of a pcap/pcapng capture to a collector"
+
+FIRST_LOOPBACK = int(ipaddress.IPv4Address("127.0.0.2"))
+LAST_LOOPBACK = int(ipaddress.IPv4Address("127.255.255.254"))
+
+
+def add_arguments(parser):
+    parser.add_argument("input", metavar="INPUT", help="pcap or pcapng file")
+    parser.add_argument("--to", required=True, metavar="HOST:PORT",
+                        help="collector address, e.g. 127.0.0.1:6666 or [::1]:6666")
+    parser.add_argument("--speed", type=float, default=1.0, metavar="X",
+                        help="time scale: 1 = as captured, 2 = twice as fast, "
+                             "0 = as fast as possible (default 1)")
+    parser.add_argument("--port", type=int, action="append", metavar="N",
+                        help="only datagrams that were sent to this UDP port (repeatable)")
+
+
+def parse_target(text):
+    """'HOST:PORT' or '[V6]:PORT' -> (host, port); ValueError with a message."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("--to must be HOST:PORT (or [IPV6]:PORT), got %r" % text)
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError("write an IPv6 address in brackets: [%s]:%s" % (host, port))
+    return host, int(port)
+
+
+def loopback_address(index):
+    """The index-th (0-based) per-sender loopback address: 127.0.0.2, .3, ...,
+    skipping .0 and .255 of every /24."""
+    # each /24 gives 254 usable addresses (.1 - .254), the first block starts at .2
+    block, pos = divmod(index + 1, 254)
+    n = (FIRST_LOOPBACK & ~0xFFFFFF) | (block << 8) | (pos + 1)
+    if n > LAST_LOOPBACK:
+        raise ValueError("too many senders for the loopback range")
+    return str(ipaddress.IPv4Address(n))
+
+
+class Replayer:
+    """Owns the sockets: one per original stream, bound as described above."""
+
+    def __init__(self, target_host, target_port):
+        infos = socket.getaddrinfo(target_host, target_port, 0, socket.SOCK_DGRAM)
+        if not infos:
+            raise OSError("cannot resolve %s" % target_host)
+        self.family, _t, _p, _c, self.target = infos[0]
+        addr = ipaddress.ip_address(self.target[0])
+        self.map_loopback = self.family == socket.AF_INET and addr.is_loopback
+        self.hosts = {}      # original address -> replay source address
+        self.socks = {}      # (original address, port) -> socket
+        self.sent = {}       # (original address, port) -> datagrams sent
+        self.failed = {}     # (original address, port) -> send errors
+
+    def _socket(self, key):
+        sock = self.socks.get(key)
+        if sock is not None:
+            return sock
+        if self.map_loopback:
+            if key[0] not in self.hosts:
+                self.hosts[key[0]] = loopback_address(len(self.hosts))
+            bind = (self.hosts[key[0]], 0)
+        else:
+            bind = None
+        sock = socket.socket(self.family, socket.SOCK_DGRAM)
+        try:
+            if bind:
+                sock.bind(bind)
+        except OSError:
+            sock.close()
+            raise
+        self.socks[key] = sock
+        self.sent[key] = 0
+        self.failed[key] = 0
+        return sock
+
+    def send(self, src_ip, src_port, payload):
+        key = (src_ip, src_port)
+        sock = self._socket(key)
+        try:
+            sock.sendto(payload, self.target)
+            self.sent[key] += 1
+        except OSError:
+            # e.g. ECONNREFUSED from an earlier ICMP, ENOBUFS: counted, not fatal
+            self.failed[key] += 1
+
+    def close(self):
+        for s in self.socks.values():
+            s.close()
+
+    def summary(self):
+        lines = []
+        for key in self.socks:
+            src = self.socks[key].getsockname()
+            lines.append("%s:%d -> from %s:%d: sent %d%s"
+                         % (key[0], key[1], src[0], src[1], self.sent[key],
+                            ", failed %d" % self.failed[key] if self.failed[key] else ""))
+        total = sum(self.sent.values())
+        lines.append("total: %d datagrams from %d senders to %s:%d%s"
+                     % (total, len(self.socks), self.target[0], self.target[1],
+                        ", %d failed" % sum(self.failed.values())
+                        if any(self.failed.values()) else ""))
+        return lines
+
+
+def run(args):
+    prog = "syslogng-netconsole replay"
+    try:
+        host, port = parse_target(args.to)
+    except ValueError as exc:
+        print("%s: %s" % (prog, exc), file=sys.stderr)
+        return 2
+    if args.speed < 0:
+        print("%s: --speed must be >= 0" % prog, file=sys.stderr)
+        return 2
+    ports = set(args.port or ())
+    try:
+        rep = Replayer(host, port)
+    except OSError as exc:
+        print("%s: %s: %s" % (prog, args.to, exc), file=sys.stderr)
+        return 2
+    status = 0
+    try:
+        reader = CaptureReader(args.input)
+        first_ts = last_ts = None
+        start = time.monotonic()
+        with reader:
+            for pkt in reader:
+                if ports and pkt.dst_port not in ports:
+                    continue
+                if first_ts is None:
+                    first_ts = last_ts = pkt.ts
+                last_ts = max(last_ts, pkt.ts)    # never wait for a clock going back
+                if args.speed > 0:
+                    delay = start + (last_ts - first_ts) / args.speed - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                rep.send(pkt.src_ip, pkt.src_port, pkt.payload)
+        for w in reader.warnings:
+            print("%s: warning: %s" % (prog, w), file=sys.stderr)
+    except PcapError as exc:
+        print("%s: %s" % (prog, exc), file=sys.stderr)
+        status = 1
+    except OSError as exc:   # binding a loopback source address failed
+        print("%s: %s" % (prog, exc), file=sys.stderr)
+        status = 1
+    finally:
+        for line in rep.summary():
+            print(line)
+        rep.close()
+    if any(rep.failed.values()):
+        status = status or 1
+    return status
