@@ -42,6 +42,7 @@ _MODULES = re.compile(r"Modules linked in:(.*)")
 _MODULE_NAME = re.compile(r"^([A-Za-z0-9_\-]+)")
 _TERMINAL = ("---[ end Kernel panic", "Rebooting in ")
 _END_MARKERS = ("---[ end trace", "Killed process")
+MAX_NESTED = 4                     # open reports per context (nested reports)
 
 
 @dataclass
@@ -96,7 +97,7 @@ class _Stream:
     __slots__ = ("open", "prefix", "last_time", "boot", "line_no")
 
     def __init__(self, boot):
-        self.open: Dict[str, _Report] = {}
+        self.open: Dict[str, List[_Report]] = {}
         self.prefix: Dict[str, deque] = {}
         self.last_time = 0.0
         self.boot = boot
@@ -134,7 +135,7 @@ class Detector:
         best = None
         lim = self.limits
         for st in self._streams.values():
-            for rep in st.open.values():
+            for rep in (r for lst in st.open.values() for r in lst):
                 d = min(st.last_time + lim.quiet_seconds, rep.first_time + lim.max_age)
                 if rep.ended:
                     d = min(d, rep.grace_deadline)
@@ -147,8 +148,7 @@ class Detector:
         try:
             for key in list(self._streams):
                 st = self._streams[key]
-                for ctx in list(st.open):
-                    rep = st.open[ctx]
+                for rep in [r for lst in st.open.values() for r in lst]:
                     if rep.ended and now >= rep.grace_deadline:
                         self._close(st, rep)
                     elif now >= st.last_time + lim.quiet_seconds:
@@ -163,8 +163,7 @@ class Detector:
     def flush(self, now: float) -> None:
         try:
             for st in self._streams.values():
-                for rep in list(st.open.values()):
-                    self._close(st, rep)
+                self._close_all(st)
         except Exception:
             self.errors += 1
 
@@ -173,7 +172,7 @@ class Detector:
         return out
 
     def open_reports(self) -> int:
-        return sum(len(st.open) for st in self._streams.values())
+        return sum(len(lst) for st in self._streams.values() for lst in st.open.values())
 
     # ---- internals ----
 
@@ -184,13 +183,13 @@ class Detector:
             st = self._streams[key] = _Stream(rec.boot)
         if rec.boot != st.boot:
             # the sender rebooted: whatever was open is over
-            for rep in list(st.open.values()):
-                self._close(st, rep)
+            self._close_all(st)
             st.boot = rec.boot
         st.last_time = now
         if rec.lost_before:
-            for rep in st.open.values():
-                rep.lost += rec.lost_before
+            for lst in st.open.values():
+                for rep in lst:
+                    rep.lost += rec.lost_before
         parse = rec.ts_us is None and rec.caller is None
         for line in rec.text.split("\n"):
             if parse:
@@ -206,33 +205,34 @@ class Detector:
         self.lines += 1
         st.line_no += 1
         kind = _match_kind(text) if kinds.HEADER_ANY.search(text) else None
-        rep = st.open.get(ctx)
+        reps = st.open.get(ctx)
         if kind is not None:
             if st.open and kinds.START_IGNORES_ANY.search(text):
                 # part of an open report (panic after an oops, x86 BUG's die line)
-                target = rep or max(st.open.values(), key=lambda r: r.last_time)
-                self._append(st, target, ctx, ts, text, rec, now)
+                targets = reps or [max((r for lst in st.open.values() for r in lst),
+                                       key=lambda r: r.last_time)]
+                for rep in list(targets):
+                    self._append(st, rep, ctx, ts, text, rec, now)
                 return
-            if rep is not None:
-                self._close(st, rep)
+            if reps:
+                for rep in list(reps):
+                    # With caller tags a report nested in another (a WARNING inside an
+                    # RCU stall) leaves the outer one open; without them lines would mix.
+                    if rep.ended or ctx in ("", "console") or len(reps) >= MAX_NESTED:
+                        self._close(st, rep)
             if text.startswith("Booting the kernel"):
-                for other in list(st.open.values()):
-                    self._close(st, other)
+                self._close_all(st)
             prefix = st.prefix.pop(ctx, ())
             rep = _Report(kind, ctx, text, prefix, rec, ts, now, st.line_no)
-            st.open[ctx] = rep
+            st.open.setdefault(ctx, []).append(rep)
             self._append(st, rep, ctx, ts, text, rec, now)
             return
         if text.startswith("Linux version "):
-            for other in list(st.open.values()):
-                self._close(st, other)
-            rep = None
-        if rep is None and ctx.startswith("C") and st.open:
-            for other in st.open.values():
-                if other.cpu_traceback:
-                    rep = other
-                    break
-        if rep is None:
+            self._close_all(st)
+            reps = None
+        if not reps and ctx.startswith("C") and st.open:
+            reps = [r for lst in st.open.values() for r in lst if r.cpu_traceback]
+        if not reps:
             buf = st.prefix.get(ctx)
             if buf is None:
                 if len(st.prefix) >= self.limits.max_contexts:
@@ -241,14 +241,21 @@ class Detector:
             if text:
                 buf.append(text)
             return
-        if ctx in ("", "console") and rep.ctx == ctx:
+        if ctx in ("", "console"):
             for marker in kinds.INFO_WITH_STACK:
                 if marker in text:
                     # another stack is coming: without caller tags it would mix in
-                    self._close(st, rep)
+                    for rep in list(reps):
+                        self._close(st, rep)
                     st.prefix.setdefault(ctx, deque(maxlen=self.limits.prefix_lines)).append(text)
                     return
-        self._append(st, rep, ctx, ts, text, rec, now)
+        for rep in list(reps):
+            self._append(st, rep, ctx, ts, text, rec, now)
+
+    def _close_all(self, st: _Stream) -> None:
+        for lst in list(st.open.values()):
+            for rep in list(lst):
+                self._close(st, rep)
 
     def _append(self, st, rep: _Report, ctx, ts, text: str, rec, now: float) -> None:
         rep.lines.append(text)
@@ -270,8 +277,9 @@ class Detector:
             rep.panicked = True
         own = ctx == rep.ctx or (rep.cpu_traceback and ctx.startswith("C"))
         if own:
-            questionable = (ctx != "" and "<EOI>" not in text and " ? " in text
-                            and _QUESTIONABLE.search(text) is not None)
+            questionable = (ctx != "" and "<EOI>" not in text and (
+                (" ? " in text and _QUESTIONABLE.search(text) is not None)
+                or text.endswith(" (unreliable)")))
             if not questionable:
                 rep.text_lines += 1
                 skip = rep.skip_text
@@ -304,7 +312,11 @@ class Detector:
             self._close(st, rep)
 
     def _close(self, st: _Stream, rep: _Report, timeout: bool = False) -> None:
-        if st.open.get(rep.ctx) is rep:
+        lst = st.open.get(rep.ctx)
+        if lst is None or rep not in lst:
+            return
+        lst.remove(rep)
+        if not lst:
             del st.open[rep.ctx]
         try:
             inc = self._build(rep, timeout)

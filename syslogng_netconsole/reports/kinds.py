@@ -150,6 +150,8 @@ SKIP_PATTERNS = [
     "extract_(user|iter)_to_sg", "drop_nlink", "^get_taint$", "^put_device$",
     "lock_timer_base", "__timer_delete_sync", "sk_stop_timer_sync",
     "__mod_timer", "fast_dput", "dput",
+    # ours: the generic buffer-head helper WARNs for its caller's bug
+    "^mark_buffer_dirty$",
 ]
 
 # A frame line like this (fault injection) makes the report corrupted.
@@ -421,7 +423,7 @@ KINDS: List[Kind] = [
         F("INFO: inconsistent lock state", "inconsistent lock state in {0}",
           report=r"INFO: inconsistent lock state \]" + _MULTI + r".*takes" + _MULTI +
           r".*at: {{PC}} +{{FUNC}}"),
-        F(r"INFO: rcu_(?:preempt|sched|bh) (?:self-)?detected(?: expedited)? stall",
+        F(r"INFO: rcu_(?:preempt|sched|bh|tasks) (?:self-)?detected(?: expedited)? stall",
           "INFO: rcu detected stall in {0}", alt=("stall in {0}",),
           stack=S(rx("apic_timer_interrupt"), RIP_FRAME, PARSE,
                   parts2=(rx("(?:apic_timer_interrupt|Exception stack|el1h_64_irq)"), PARSE),
@@ -431,7 +433,8 @@ KINDS: List[Kind] = [
         F("INFO: suspicious RCU usage", "INFO: suspicious RCU usage in {1}",
           report=r"INFO: suspicious RCU usage" + _MULTI + r".*?{{SRC}}",
           stack=S(*CT_STACK, skip=("rcu", "kmem", "slab"))),
-        F(r"INFO: task .* blocked for more than [0-9]+ seconds", "INFO: task hung in {0}",
+        # (a comm holding a newline splits the first line)
+        F(r"INFO: task (?:.*\n)?.* blocked for more than [0-9]+ seconds", "INFO: task hung in {0}",
           alt=("hang in {0}",), stack=S(*CT_STACK, extractor="hang")),
         F(r"INFO: task .* can't die for more than .* seconds", "INFO: task can't die in {0}",
           alt=("hang in {0}",), stack=S(*CT_STACK, skip=("schedule",))),
@@ -585,6 +588,8 @@ REPORT_START_IGNORES = [
     re.compile(r"PANIC: double fault"),
     re.compile(r"Internal error:"),
     re.compile(r"Machine Check Exception:|\[Hardware Error\]:"),
+    # ours: an OOM kill is info-only; it must not cut the report it interrupts
+    re.compile(r"invoked oom-killer:"),
 ]
 START_IGNORES_ANY = re.compile("|".join(r.pattern for r in REPORT_START_IGNORES))
 
