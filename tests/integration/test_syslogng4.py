@@ -1,0 +1,71 @@
+"""The same source, SCL and drop-in on syslog-ng 4.8 (Debian 13 chroot) in strict
+`@version: 4.4` mode: base classes required, typed options, KeyError on missing keys.
+The chroot shares the host's network namespace; the checkout is bind-mounted into it."""
+
+import re
+import subprocess
+import time
+
+import pytest
+
+from harness import chroot
+from harness.sng import Syslogng, wait_for
+from ncdata import dmesg_prefix, ext, ext_fragments, plain
+
+pytestmark = [pytest.mark.chroot, pytest.mark.syslogng]
+
+PACKAGES = ["syslog-ng-core", "syslog-ng-mod-python", "python3-regex"]
+
+
+@pytest.fixture(scope="module")
+def trixie():
+    why = chroot.why_unavailable()
+    if why:
+        pytest.skip(why)
+    return chroot.ensure_chroot("trixie", PACKAGES)
+
+
+def test_chroot_has_syslog_ng_4(trixie):
+    out = chroot.run_in_chroot(trixie, ["syslog-ng", "--version"], capture_output=True, text=True,
+                               timeout=60).stdout
+    m = re.search(r"Installer-Version:\s*(\d+)\.(\d+)", out)
+    assert m and int(m.group(1)) >= 4, out
+
+
+def test_source_on_syslog_ng_4_strict(trixie):
+    s = Syslogng(chroot=trixie, version="4.4", capture_pairs=True)
+    try:
+        s.start(timeout=40)
+        tx = s.sender("127.0.0.2")
+        tx.send(ext(5, "eth0: link up", level=6, lines=["SUBSYSTEM=net", "DEVICE=n2", "rack=r7"]))
+        for f in reversed(ext_fragments(6, "W" * 2300, level=4)):
+            tx.send(f)
+        tx2 = s.sender("127.0.0.3")
+        tx2.send(plain(7000000, "plain on 4.x"))
+        tx2.send(plain(8000000, "cut " + "C" * 1100)[:1000])  # never completed
+        want2 = ["[    7.000000] plain on 4.x", "[    8.000000] cut " + "C" * 977 + " [incomplete]"]
+        lines2 = wait_for(lambda: len(s.log_lines("127.0.0.3")) >= 2 and s.log_lines("127.0.0.3"), 10)
+        assert lines2[0] == want2[0]
+        assert lines2[1].startswith("[    8.000000] cut CCC") and lines2[1].endswith(" [incomplete]")
+        lines = wait_for(lambda: len(s.log_lines("127.0.0.2")) >= 2 and s.log_lines("127.0.0.2"), 10)
+        assert lines == [dmesg_prefix(1005000) + "eth0: link up", dmesg_prefix(1006000) + "W" * 2300]
+        pairs = [p for p in s.pairs() if p["HOST"] == "127.0.0.2"]
+        assert pairs[0][".netconsole.subsystem"] == "net"
+        assert pairs[0][".netconsole.userdata.rack"] == "r7"
+        assert pairs[0]["PRIORITY"] == "info" and pairs[0]["FACILITY"] == "kern"
+        assert pairs[1][".netconsole.fragments"] == "3"
+        # 4.x has LogMessage.set_source_ipaddress(): SOURCEIP is the sender there
+        assert pairs[0]["SOURCEIP"] == "127.0.0.2"
+        # a reload keeps the socket and the held state
+        frags = ext_fragments(9, "R" * 1500)
+        tx.send(frags[0])
+        s.reload(timeout=20)
+        tx.send(frags[1])
+        lines = wait_for(lambda: len(s.log_lines("127.0.0.2")) >= 3 and s.log_lines("127.0.0.2"), 10)
+        assert lines[2] == dmesg_prefix(1009000) + "R" * 1500
+        assert "Traceback" not in s.stderr_text()
+        assert "not a subclass" not in s.stderr_text()
+    finally:
+        rc = s.stop()
+        print(s.stderr_tail(60))
+    assert rc == 0
