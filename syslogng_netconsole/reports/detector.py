@@ -31,8 +31,9 @@ from . import kinds
 from .console import parse_console_line
 from .signature import signature
 
-_QUESTIONABLE = re.compile(r"(?:\[<[0-9a-f]+>\])? \? ")
+_QUESTIONABLE = re.compile(r"(?:\[<[0-9a-f]+>\])? \? ").search
 _EQUALS = "=" * 20
+_HEADER = kinds.HEADER_ANY.search
 _CPU_LINE = re.compile(
     r"CPU: (\d+) (?:UID: \d+ )?PID: (\d+) Comm: (.*?) (?:Kdump: loaded )?"
     r"(Not tainted|Tainted: [A-Z ]+?) +(\S+) #")
@@ -41,7 +42,11 @@ _PC = re.compile(r"^(?:RIP: 0010:|RIP: [0-9a-f]{4}:(?=\S*\+0x)|IP: |pc : |PC is 
 _MODULES = re.compile(r"Modules linked in:(.*)")
 _MODULE_NAME = re.compile(r"^([A-Za-z0-9_\-]+)")
 _TERMINAL = ("---[ end Kernel panic", "Rebooting in ")
-_END_MARKERS = ("---[ end trace", "Killed process")
+_END_MARKERS = ("---[ end trace", "Killed process", _EQUALS)
+_MARKERS = _TERMINAL + _END_MARKERS
+_SPECIAL = re.compile("Kernel panic - not syncing|Disabling lock debugging due to kernel taint"
+                      "|Sending NMI from CPU|WARNING: possible circular locking dependency detected"
+                      ).search
 MAX_NESTED = 4                     # open reports per context (nested reports)
 
 
@@ -121,6 +126,7 @@ class Detector:
         self._streams: Dict[Tuple, _Stream] = {}
         self._out: List[Incident] = []
         self.errors = 0          # internal failures swallowed (never raised)
+        self._check_at = float("inf")  # expire() does nothing before this
         self.lines = 0
 
     # ---- public API ----
@@ -144,7 +150,10 @@ class Detector:
         return best
 
     def expire(self, now: float) -> None:
+        if now < self._check_at:
+            return  # nothing can be due yet (deadlines only move later)
         lim = self.limits
+        self._check_at = float("inf")
         try:
             for key in list(self._streams):
                 st = self._streams[key]
@@ -157,6 +166,9 @@ class Detector:
                         self._close(st, rep, timeout=True)
                 if not st.open and now - st.last_time >= lim.idle_drop:
                     del self._streams[key]
+            nxt = self.next_deadline()
+            self._check_at = min(nxt if nxt is not None else float("inf"),
+                                 now + lim.idle_drop if self._streams else float("inf"))
         except Exception:
             self.errors += 1
 
@@ -191,7 +203,8 @@ class Detector:
                 for rep in lst:
                     rep.lost += rec.lost_before
         parse = rec.ts_us is None and rec.caller is None
-        for line in rec.text.split("\n"):
+        text = rec.text
+        for line in (text.split("\n") if "\n" in text else (text,)):
             if parse:
                 ts, caller, text = parse_console_line(line)
             else:
@@ -204,7 +217,7 @@ class Detector:
     def _line(self, st: _Stream, rec, ctx: str, ts, text: str, now: float) -> None:
         self.lines += 1
         st.line_no += 1
-        kind = _match_kind(text) if kinds.HEADER_ANY.search(text) else None
+        kind = _match_kind(text) if _HEADER(text) else None
         reps = st.open.get(ctx)
         if kind is not None:
             if st.open and kinds.START_IGNORES_ANY.search(text):
@@ -225,6 +238,9 @@ class Detector:
             prefix = st.prefix.pop(ctx, ())
             rep = _Report(kind, ctx, text, prefix, rec, ts, now, st.line_no)
             st.open.setdefault(ctx, []).append(rep)
+            due = now + min(self.limits.quiet_seconds, self.limits.max_age)
+            if due < self._check_at:
+                self._check_at = due
             self._append(st, rep, ctx, ts, text, rec, now)
             return
         if text.startswith("Linux version "):
@@ -258,55 +274,60 @@ class Detector:
                 self._close(st, rep)
 
     def _append(self, st, rep: _Report, ctx, ts, text: str, rec, now: float) -> None:
+        # hot path: one call per line per open report
         rep.lines.append(text)
         rep.nbytes += len(text) + 1
         rep.last_time = now
-        if rec.seq is not None:
-            if rep.first_seq is None:
-                rep.first_seq = rec.seq
-            rep.last_seq = rec.seq
         if ts is not None:
             if rep.first_ts is None:
                 rep.first_ts = ts
             rep.last_ts = ts
+        seq = rec.seq
+        if seq is not None:
+            if rep.first_seq is None:
+                rep.first_seq = seq
+            rep.last_seq = seq
         if rec.incomplete:
             rep.incomplete = True
         if rep.release is None and rec.release:
             rep.release = rec.release
-        if "Kernel panic - not syncing" in text:
+        special = _SPECIAL(text)
+        if special is not None and special.group() == "Kernel panic - not syncing":
             rep.panicked = True
-        own = ctx == rep.ctx or (rep.cpu_traceback and ctx.startswith("C"))
-        if own:
-            questionable = (ctx != "" and "<EOI>" not in text and (
-                (" ? " in text and _QUESTIONABLE.search(text) is not None)
-                or text.endswith(" (unreliable)")))
-            if not questionable:
+        same = ctx == rep.ctx
+        if same or (rep.cpu_traceback and ctx[:1] == "C"):
+            if ctx and (("?" in text and _QUESTIONABLE(text) is not None)
+                        or text.endswith(" (unreliable)")) and "<EOI>" not in text:
+                pass  # unreliable frame: not for titles
+            else:
                 rep.text_lines += 1
                 skip = rep.skip_text
-                if "Disabling lock debugging due to kernel taint" in text:
-                    skip = True
-                elif "Sending NMI from CPU" in text:
-                    rep.cpu_traceback = True
-                elif rep.text_lines > rep.min_lines and (
-                        "Kernel panic - not syncing" in text or
-                        "WARNING: possible circular locking dependency detected" in text):
-                    # the panic_on_warn stack / lockdep noise the oops itself caused
-                    rep.skip_text = skip = True
-                if not skip or len(rep.desc) == 0:
+                if special is not None:
+                    word = special.group()
+                    if word == "Disabling lock debugging due to kernel taint":
+                        skip = True
+                    elif word == "Sending NMI from CPU":
+                        rep.cpu_traceback = True
+                    elif rep.text_lines > rep.min_lines:
+                        # the panic_on_warn stack / lockdep noise the oops itself caused
+                        rep.skip_text = skip = True
+                if not skip or not rep.desc:
                     rep.desc.append(text)
-        if ctx == rep.ctx:
+        if same and text.startswith(_MARKERS):
             if text.startswith(_TERMINAL):
                 self._close(st, rep)
                 return
-            if rep.ended:
-                rep.grace_left -= 1
-                if rep.grace_left <= 0:
-                    self._close(st, rep)
-                    return
-            elif (text.startswith(_END_MARKERS) or text.startswith(_EQUALS)) and rep.text_lines > 1:
+            if not rep.ended and rep.text_lines > 1:
                 rep.ended = True
-                rep.grace_left = self.limits.grace_lines
+                rep.grace_left = self.limits.grace_lines + 1
                 rep.grace_deadline = now + self.limits.grace_seconds
+                if rep.grace_deadline < self._check_at:
+                    self._check_at = rep.grace_deadline
+        if same and rep.ended:
+            rep.grace_left -= 1
+            if rep.grace_left <= 0:
+                self._close(st, rep)
+                return
         if len(rep.lines) >= self.limits.max_lines or rep.nbytes >= self.limits.max_bytes:
             rep.truncated = True
             self._close(st, rep)

@@ -74,7 +74,12 @@ def hang_extractor(frames: List[str]) -> Tuple[str, int]:
 EXTRACTORS = {"stall": stall_extractor, "hang": hang_extractor}
 
 
+_STRIP_TUPLE = tuple(kinds.STRIP_FRAME_PREFIXES)
+
+
 def strip_frame(frame: str) -> str:
+    if not frame.startswith(_STRIP_TUPLE):
+        return frame
     best = frame
     for prefix in kinds.STRIP_FRAME_PREFIXES:
         if frame.startswith(prefix) and len(frame) - len(prefix) < len(best):
@@ -82,35 +87,54 @@ def strip_frame(frame: str) -> str:
     return best
 
 
+class _Skip:
+    """The skip regex of one format, with a memo: frame names repeat a lot."""
+
+    def __init__(self, extra: Tuple[str, ...]):
+        self.re = re.compile("|".join(list(kinds.SKIP_PATTERNS) + list(extra)))
+        self.memo = {}
+
+    def __call__(self, frame: str) -> bool:
+        hit = self.memo.get(frame)
+        if hit is None:
+            if len(self.memo) > 20000:
+                self.memo.clear()
+            hit = self.memo[frame] = self.re.search(frame) is not None
+        return hit
+
+
 @lru_cache(maxsize=None)
-def skip_re(extra: Tuple[str, ...]):
-    return re.compile("|".join(list(kinds.SKIP_PATTERNS) + list(extra)))
+def skip_re(extra: Tuple[str, ...]) -> _Skip:
+    return _Skip(extra)
 
 
 def _append(frames: List[str], match, skip) -> None:
     if match is None:
         return
     for g in match.groups():
-        if g is not None and not skip.search(g):
+        if g is not None and not skip(g):
             frames.append(g)
 
 
-def _matches_any(line: str, res) -> bool:
-    for r in res:
+def _corrupted_line(line: str) -> bool:
+    if "should_fail" not in line:
+        return False
+    for r in kinds.CORRUPTED_LINES:
         if r.search(line):
             return True
     return False
 
 
+_FRAME0, _FRAME_ARM = kinds.FRAME_RES
+
+
 def _first_frame(line: str):
-    for r in kinds.FRAME_RES:
-        m = r.search(line)
-        if m:
-            return m
-    return None
+    # both patterns are anchored at the start of the line
+    return _FRAME0.match(line) or (_FRAME_ARM.match(line) if " from " in line else None)
 
 
-def _extract_impl(lines: List[str], skip, parts, pick) -> Tuple[List[Tuple[str, str]], bool]:
+def _extract_impl(lines: List[str], skip, parts, pick,
+                  first_only: bool) -> Tuple[List[Tuple[str, str]], bool]:
     raw: List[str] = []
     results: List[Tuple[str, str]] = []
     ok = True
@@ -134,7 +158,7 @@ def _extract_impl(lines: List[str], skip, parts, pick) -> Tuple[List[Tuple[str, 
             while pos < n:
                 ln = lines[pos]
                 pos += 1
-                if _matches_any(ln, kinds.CORRUPTED_LINES):
+                if _corrupted_line(ln):
                     ok = False
                     break
                 if kinds.STACK_START_ANY.search(ln):
@@ -145,12 +169,14 @@ def _extract_impl(lines: List[str], skip, parts, pick) -> Tuple[List[Tuple[str, 
                         _append(raw, m, skip)
                         idx += 1
                         break
+                if first_only and raw:
+                    continue  # only raw[0] will be used
                 _append(raw, _first_frame(ln), skip)
         else:
             while pos < n:
                 ln = lines[pos]
                 pos += 1
-                if _matches_any(ln, kinds.CORRUPTED_LINES):
+                if _corrupted_line(ln):
                     ok = False
                     break
                 m = part.search(ln)
@@ -178,10 +204,11 @@ def extract_stack_frames(stack, text: str) -> Tuple[List[Tuple[str, str]], bool]
         return ("", "")
 
     lines = text.split("\n")
-    frames, ok = _extract_impl(lines, skip, stack.parts, pick)
+    first_only = extractor is None
+    frames, ok = _extract_impl(lines, skip, stack.parts, pick, first_only)
     if ok or not stack.parts2:
         return frames, ok
-    return _extract_impl(lines, skip, stack.parts2, pick)
+    return _extract_impl(lines, skip, stack.parts2, pick, first_only)
 
 
 # --- frames for the incident record (not for titles) ---
