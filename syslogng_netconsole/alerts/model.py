@@ -1,0 +1,190 @@
+"""The internal alert, shaped like an Alertmanager alert.
+
+``labels`` are identity (never per-occurrence values), ``annotations`` are text,
+``starts_at``/``ends_at`` are wall-clock seconds. Every renderer (mail, generic
+webhook, Slack, Alertmanager API) starts from this one object, which is also what
+the outbox stores (``to_json``/``from_json``). Pure: times are arguments.
+"""
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Dict, List, Optional
+
+from syslogng_netconsole.alerts import sanitize
+
+SCHEMA_VERSION = 1
+SEVERITIES = ("info", "warning", "error", "critical")
+
+# (pattern searched in the lower-cased incident type, severity); first match wins.
+# Types come from the detector (syslogng_netconsole/reports/); unknown kinds fall
+# back to keywords of the same vocabulary, then to "error".
+SEVERITY_TABLE = [
+    (r"panic", "critical"),
+    (r"warn", "warning"),
+    (r"soft.?lockup|hung.?task|rcu|stall|oom|out.of.memory|lockdep|possible.*deadlock", "warning"),
+    (r"oops|bug|gpf|general.protection|kasan|kmsan|kcsan|ubsan|fault|divide|invalid.opcode"
+     r"|stack.?protector|corrupt|bad.page|refcount|internal.error|unable.to.handle|null"
+     r"|paging|hard.?lockup|lockup", "error"),
+]
+_SEVERITY_RES = [(re.compile(p), s) for p, s in SEVERITY_TABLE]
+
+
+def severity_rank(severity):
+    try:
+        return SEVERITIES.index(severity)
+    except ValueError:
+        return SEVERITIES.index("error")
+
+
+def severity_of(incident_type, panicked=False):
+    """panic -> critical, Oops/BUG/GPF/KASAN... -> error, WARNING -> warning."""
+    if panicked:
+        return "critical"
+    t = (incident_type or "").lower()
+    for rx, sev in _SEVERITY_RES:
+        if rx.search(t):
+            return sev
+    return "error"
+
+
+def rfc3339(ts):
+    """Wall-clock seconds -> '2026-11-27T12:00:00.123Z' (what Alertmanager expects)."""
+    import datetime
+
+    d = datetime.datetime.fromtimestamp(float(ts), tz=datetime.timezone.utc)
+    return d.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (d.microsecond // 1000)
+
+
+def _fingerprint(labels):
+    h = hashlib.sha1()
+    for k in sorted(labels):
+        h.update(("%s=%s\n" % (k, labels[k])).encode("utf-8", "replace"))
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class Alert:
+    id: str                         # stable: receivers drop duplicates by it
+    kind: str                       # "incident" | "digest" | "rate-summary" | "test"
+    severity: str
+    title: str                      # sanitised one line
+    host: str                       # sanitised; "" for digests and summaries
+    labels: Dict[str, str]
+    annotations: Dict[str, str]
+    starts_at: float
+    ends_at: float
+    text: str = ""                  # sanitised full report (body only)
+    hosts: List[str] = field(default_factory=list)   # digests: the folded hosts
+    count: int = 1                  # occurrences this alert stands for
+    incident: Optional[dict] = None  # summary fields of the incident (JSON-safe)
+
+    @property
+    def fingerprint(self):
+        return _fingerprint(self.labels)
+
+    def to_json(self):
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, s):
+        return cls(**json.loads(s))
+
+    def summary_line(self):
+        if self.host:
+            return "%s: %s" % (self.host, self.title)
+        return self.title
+
+
+# incident fields carried into alerts (text goes separately, sanitised and capped)
+_INCIDENT_FIELDS = ("id", "host", "boot", "type", "title", "alt_titles", "signature",
+                    "first_line", "corrupted", "truncated", "panicked", "release", "taint",
+                    "cpu", "pid", "comm", "hardware", "pc", "frames", "modules",
+                    "first_seq", "last_seq", "first_ts_us", "last_ts_us", "lost_records")
+
+
+def _clean(v):
+    if isinstance(v, (bool, int, float)) or v is None:
+        return v
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v[:64]]
+    return sanitize.one_line(v, 500)
+
+
+def from_incident(incident, now, ttl=3600.0, text_cap=sanitize.BODY_CAP):
+    """Incident -> Alert. ``now`` is wall-clock seconds (startsAt)."""
+    get = lambda name, default=None: getattr(incident, name, default)  # noqa: E731
+    host = sanitize.one_line(get("host", ""), 120)
+    itype = sanitize.one_line(get("type", ""), 60) or "unknown"
+    title = sanitize.one_line(get("title", ""), sanitize.HEADER_CAP) or itype
+    signature = sanitize.one_line(get("signature", ""), 128)
+    severity = severity_of(itype, bool(get("panicked", False)))
+    details = {}
+    for name in _INCIDENT_FIELDS:
+        try:
+            details[name] = _clean(get(name))
+        except Exception:   # a property that fails must not lose the alert
+            details[name] = None
+    labels = {"alertname": "KernelCrash", "host": host, "type": itype,
+              "signature": signature, "severity": severity, "source": "netconsole"}
+    annotations = {"summary": "%s: %s" % (host, title), "title": title,
+                   "description": sanitize.multi_line(get("text", ""), 3000),
+                   "incident_id": str(details.get("id") or "")}
+    for name in ("release", "taint", "pc", "comm"):
+        if details.get(name):
+            annotations[name] = str(details[name])
+    if details.get("modules"):
+        annotations["modules"] = sanitize.one_line(" ".join(details["modules"]), 500)
+    return Alert(id=str(details.get("id") or _fingerprint(labels)), kind="incident",
+                 severity=severity, title=title, host=host, labels=labels,
+                 annotations=annotations, starts_at=float(now),
+                 ends_at=float(now) + float(ttl),
+                 text=sanitize.multi_line(get("text", ""), text_cap), incident=details)
+
+
+def digest(first, hosts, count, now, ttl, seq):
+    """The periodic digest for one signature: 'TITLE: 37 more hosts: a, b, ...'."""
+    shown = ", ".join(hosts[:10]) + (", ..." if len(hosts) > 10 else "")
+    nhosts = len(hosts)
+    title = sanitize.one_line("%s: %d more host%s: %s" % (
+        first["title"], nhosts, "" if nhosts == 1 else "s", shown), sanitize.HEADER_CAP)
+    labels = {"alertname": "KernelCrashDigest", "type": first["type"],
+              "signature": first["signature"], "severity": first["severity"],
+              "source": "netconsole"}
+    annotations = {"summary": title, "title": first["title"],
+                   "hosts": sanitize.one_line(" ".join(hosts), 4000),
+                   "count": str(count), "first_host": first["host"]}
+    aid = hashlib.sha1(("digest|%s|%s|%d" % (first["signature"], first["since"], seq))
+                       .encode()).hexdigest()[:20]
+    body = "%d more occurrence(s) of\n  %s\n(first seen on %s) on these hosts:\n\n%s\n" % (
+        count, first["title"], first["host"], "\n".join(hosts))
+    return Alert(id=aid, kind="digest", severity=first["severity"], title=title, host="",
+                 labels=labels, annotations=annotations, starts_at=float(now),
+                 ends_at=float(now) + float(ttl), text=body, hosts=list(hosts), count=count)
+
+
+def rate_summary(channel, suppressed, titles, period_start, now, ttl):
+    """One 'storm' message per channel and period when the rate limit held alerts back."""
+    title = "rate limit: %d alert%s suppressed on channel %s" % (
+        suppressed, "" if suppressed == 1 else "s", channel)
+    labels = {"alertname": "KernelCrashStorm", "severity": "warning", "source": "netconsole"}
+    body = "%s\n\n%s\n" % (title, "\n".join(titles))
+    aid = hashlib.sha1(("rate|%s|%s" % (channel, period_start)).encode()).hexdigest()[:20]
+    return Alert(id=aid, kind="rate-summary", severity="warning", title=title, host="",
+                 labels=labels, annotations={"summary": title, "count": str(suppressed)},
+                 starts_at=float(now), ends_at=float(now) + float(ttl), text=body,
+                 count=suppressed)
+
+
+def synthetic(now, ttl=300.0, host="test-host"):
+    """What `syslogng-netconsole test-alert` sends."""
+    labels = {"alertname": "KernelCrashTest", "host": host, "type": "test",
+              "signature": "test", "severity": "info", "source": "netconsole"}
+    title = "test alert from syslogng-netconsole"
+    aid = hashlib.sha1(("test|%r" % now).encode()).hexdigest()[:20]
+    return Alert(id=aid, kind="test", severity="info", title=title, host=host,
+                 labels=labels, annotations={"summary": "%s: %s" % (host, title),
+                                             "title": title},
+                 starts_at=float(now), ends_at=float(now) + float(ttl),
+                 text="This is a test alert. No kernel crashed.\n")

@@ -1,0 +1,76 @@
+"""Generic JSON webhook: an Alertmanager webhook v4 body (so Grafana, alerta and
+existing AM receivers parse it) plus a versioned ``netconsole`` object with the
+incident. The schema is documented in docs/alerts.md; bump SCHEMA_VERSION on any
+incompatible change."""
+
+from syslogng_netconsole.alerts import httpclient
+from syslogng_netconsole.alerts.base import Channel
+from syslogng_netconsole.alerts.model import SCHEMA_VERSION, rfc3339
+
+RECEIVER = "syslogng_netconsole"
+NULL_TIME = "0001-01-01T00:00:00Z"
+
+
+def am_alert(alert):
+    """The alert as one element of Alertmanager's alerts list."""
+    return {"status": "firing", "labels": dict(alert.labels),
+            "annotations": dict(alert.annotations), "startsAt": rfc3339(alert.starts_at),
+            "endsAt": rfc3339(alert.ends_at), "generatorURL": "",
+            "fingerprint": alert.fingerprint}
+
+
+def document(alert):
+    group = {"alertname": alert.labels.get("alertname", "")}
+    return {
+        "version": "4",
+        "groupKey": '{}:{alertname="%s"}' % group["alertname"],
+        "truncatedAlerts": 0,
+        "status": "firing",
+        "receiver": RECEIVER,
+        "groupLabels": group,
+        "commonLabels": dict(alert.labels),
+        "commonAnnotations": dict(alert.annotations),
+        "externalURL": "",
+        "alerts": [am_alert(alert)],
+        "netconsole": {
+            "schema": "syslogng-netconsole.alert",
+            "schema_version": SCHEMA_VERSION,
+            "id": alert.id,
+            "kind": alert.kind,
+            "severity": alert.severity,
+            "title": alert.title,
+            "host": alert.host,
+            "hosts": list(alert.hosts),
+            "count": alert.count,
+            "startsAt": rfc3339(alert.starts_at),
+            "incident": alert.incident,
+            "text": alert.text,
+        },
+    }
+
+
+def token_header(cfg):
+    if not cfg.webhook_token_file:
+        return {}
+    with open(cfg.webhook_token_file, encoding="utf-8") as f:
+        return {"Authorization": "Bearer " + f.read().strip()}
+
+
+class WebhookChannel(Channel):
+    kind = "webhook"
+
+    def render(self, alert):
+        return document(alert)
+
+    def deliver(self, alert, now):
+        ctx, err = self.context()
+        if err:
+            return err
+        try:
+            headers = token_header(self.cfg)
+        except OSError as exc:
+            return httpclient.Result.retry("webhook-token-file: %s"
+                                           % httpclient.error_detail(exc))
+        headers["X-Netconsole-Alert-Id"] = alert.id
+        return httpclient.post_json(self.url, self.render(alert), self.cfg.timeout, ctx,
+                                    headers, now)

@@ -1,0 +1,220 @@
+"""The outbox and the dispatcher threads against real servers: outages, restarts
+while alerts wait (each alert arrives exactly once per channel), digests, the
+default JSON-lines channel, slow channels, thread clean-up."""
+
+import json
+import logging
+import threading
+import time
+
+import pytest
+
+from alert_servers import HttpServer, SmtpServer, free_port, wait_for
+from syslogng_netconsole.alerts import config, model
+from syslogng_netconsole.alerts.dispatcher import Dispatcher
+from syslogng_netconsole.alerts.outbox import Outbox
+from syslogng_netconsole.incident import Incident
+
+pytestmark = pytest.mark.alerts
+T0 = 1_800_000_000.0
+
+
+def incident(host="web-1", sig="sig-a", seq=1, typ="oops"):
+    return Incident(host=host, type=typ, title="BUG: crash in func_%s" % sig, signature=sig,
+                    text="Oops: 0000 [#1] SMP\nRIP: 0010:func_%s+0x1/0x2\n" % sig,
+                    first_seq=seq, first_ts_us=seq)
+
+
+class ListLog:
+    def __init__(self):
+        self.lines = []
+
+    def _add(self, level, msg):
+        self.lines.append((level, msg))
+
+    def info(self, m): self._add("info", m)
+    def warning(self, m): self._add("warning", m)
+    def error(self, m): self._add("error", m)
+    def debug(self, m): self._add("debug", m)
+
+
+def make(state_dir, log=None, **opts):
+    base = {"retry-base": "0.2", "retry-cap": "0.5", "alert-timeout": "5",
+            "digest-interval": "1", "rate-limit": "0"}
+    base.update(opts)
+    return Dispatcher(config.from_options(base), str(state_dir), log or ListLog())
+
+
+def nc_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("nc-alert-") and t.is_alive()]
+
+
+# -- outbox --------------------------------------------------------------------------
+def test_outbox_idempotent_durable_and_leased(tmp_path):
+    p = str(tmp_path / "o.db")
+    ob = Outbox(p, pid=111)
+    a = model.from_incident(incident(), T0)
+    assert ob.enqueue(a, ["email", "webhook:1"], T0) == 2
+    assert ob.enqueue(a, ["email", "webhook:1"], T0 + 1) == 0        # same id: no-op
+    row = ob.claim("email", T0, lease=60)
+    assert row[0] == a.id and model.Alert.from_json(row[1]) == a
+    assert ob.claim("email", T0 + 1, lease=60) is None               # leased
+    ob.close()
+    ob2 = Outbox(p, pid=222)                                         # "after a restart"
+    assert ob2.claim("email", T0 + 2, lease=60)[0] == a.id          # dead pid's lease ignored
+    ob2.mark_retry(a.id, "email", T0 + 10, "down")
+    assert ob2.claim("email", T0 + 5, lease=60) is None and ob2.next_due("email") == T0 + 10
+    ob2.mark_sent(a.id, "webhook:1", T0)
+    assert ob2.counts() == {"email": {"pending": 1}, "webhook:1": {"sent": 1}}
+    ob2.prune(T0 + 30 * 86400)
+    assert ob2.counts() == {"email": {"pending": 1}}
+    ob2.close()
+
+
+# -- dispatcher ----------------------------------------------------------------------
+def test_default_channel_is_a_json_lines_file_and_the_internal_log(tmp_path):
+    log = ListLog()
+    d = make(tmp_path, log)
+    d.start()
+    try:
+        assert d.submit(incident()) == "sent"
+        f = tmp_path / "alerts.jsonl"
+        assert wait_for(lambda: f.exists() and f.read_text().count("\n") == 1, 5)
+        doc = json.loads(f.read_text())
+        assert doc["netconsole"]["incident"]["host"] == "web-1"
+        assert wait_for(lambda: any(
+            lvl == "warning" and "netconsole alert [error] web-1: BUG: crash" in m
+            for lvl, m in log.lines), 5)
+    finally:
+        d.stop()
+
+
+def test_outage_and_restart_deliver_each_alert_once_per_channel(tmp_path, server_cert,
+                                                                  ca_file):
+    smtp_port, http_port = free_port(), free_port()
+    opts = {"smtp-host": "127.0.0.1", "smtp-port": str(smtp_port), "smtp-tls": "starttls",
+            "ca-file": ca_file, "mail-to": "ops@example.org",
+            "webhook-url": "http://127.0.0.1:%d/hook" % http_port}
+    d1 = make(tmp_path, **opts)
+    d1.start()
+    for i in range(3):
+        assert d1.submit(incident(host="h%d" % i, sig="s%d" % i, seq=i), time.time()) == "sent"
+    # both receivers down: the alerts wait in the outbox, being retried
+    assert wait_for(lambda: d1.stats["retried"] >= 6, 10)
+    d1.stop()                                    # "syslog-ng restarts" while alerts wait
+    assert nc_threads() == []
+    smtp = SmtpServer("starttls", cert=server_cert, port=smtp_port).start()
+    web = HttpServer(port=http_port).start()
+    d2 = make(tmp_path, **opts)
+    d2.start()
+    try:
+        assert wait_for(lambda: len(smtp.messages) >= 3 and len(web.requests) >= 3, 15)
+        time.sleep(1.5)                          # would any duplicate still come?
+        subjects = sorted(str(m["Subject"]) for m in smtp.parsed())
+        assert subjects == ["[netconsole] h%d: BUG: crash in func_s%d" % (i, i)
+                            for i in range(3)]
+        ids = sorted(r["json"]["netconsole"]["id"] for r in web.requests)
+        assert len(ids) == 3 and len(set(ids)) == 3
+        assert d2.outbox.counts() == {"email": {"sent": 3},
+                                      d2.channels[1].id: {"sent": 3}}
+        # the same incidents submitted again (e.g. replayed) are not re-sent
+        for i in range(3):
+            assert d2.submit(incident(host="h%d" % i, sig="s%d" % i, seq=i)) == "duplicate"
+        time.sleep(0.5)
+        assert len(smtp.messages) == 3 and len(web.requests) == 3
+    finally:
+        d2.stop()
+        smtp.stop()
+        web.stop()
+
+
+def test_storm_of_hosts_gives_one_alert_and_one_digest(tmp_path, http):
+    web = http()
+    d = make(tmp_path, **{"webhook-url": web.url, "digest-interval": "1"})
+    d.start()
+    try:
+        now = time.time()
+        verdicts = [d.submit(incident(host="host-%02d" % i, seq=i), now) for i in range(38)]
+        assert verdicts == ["sent"] + ["folded"] * 37
+        assert wait_for(lambda: len(web.requests) >= 2, 10)
+        time.sleep(1.2)
+        assert len(web.requests) == 2
+        first, dig = (r["json"]["netconsole"] for r in web.requests)
+        assert first["kind"] == "incident" and first["host"] == "host-00"
+        assert dig["kind"] == "digest" and dig["count"] == 37
+        assert dig["title"].startswith("BUG: crash in func_sig-a: 37 more hosts: host-01, ")
+    finally:
+        d.stop()
+
+
+def test_rate_limit_summary(tmp_path, http):
+    web = http()
+    d = make(tmp_path, **{"webhook-url": web.url, "rate-limit": "2/1s"})
+    d.start()
+    try:
+        for i in range(5):
+            d.submit(incident(host="h%d" % i, sig="s%d" % i, seq=i))
+        assert wait_for(lambda: len(web.requests) >= 3, 10)
+        time.sleep(0.5)
+        kinds = [r["json"]["netconsole"]["kind"] for r in web.requests]
+        assert kinds == ["incident", "incident", "rate-summary"]
+        assert web.requests[2]["json"]["netconsole"]["count"] == 3
+    finally:
+        d.stop()
+
+
+def test_slow_webhook_does_not_delay_mail_or_submit(tmp_path, smtp, http):
+    s = smtp("none")
+    web = http(delay=3.0)
+    d = make(tmp_path, **{"smtp-host": "127.0.0.1", "smtp-port": str(s.port),
+                          "smtp-tls": "none", "mail-to": "ops@example.org",
+                          "webhook-url": web.url})
+    d.start()
+    try:
+        t = time.monotonic()
+        for i in range(50):
+            d.submit(incident(host="h%d" % i, sig="s%d" % i, seq=i))
+        per_submit = (time.monotonic() - t) / 50
+        assert per_submit < 0.05, per_submit
+        assert wait_for(lambda: len(s.messages) >= 1, 2.5)    # the webhook is still busy
+        assert web.requests == []
+    finally:
+        d.stop(timeout=0.5)                       # a thread is inside the 3 s request
+    assert wait_for(lambda: nc_threads() == [], 6)
+
+
+def test_submit_never_raises(tmp_path):
+    d = make(tmp_path)
+    d.start()
+    try:
+        assert d.submit(object()) in ("sent", "error")
+        assert d.submit(None) in ("sent", "duplicate", "error")
+        assert d.submit(incident(typ="warning"), "not a time") == "error"
+    finally:
+        d.stop()
+
+
+def test_start_stop_cycles_leak_no_threads(tmp_path):
+    assert nc_threads() == []
+    for _ in range(5):
+        d = make(tmp_path, **{"webhook-url": "http://127.0.0.1:%d/" % free_port()})
+        d.start()
+        d.start()                                 # idempotent
+        assert len(nc_threads()) == 2             # the webhook + housekeeping
+        d.stop()
+    assert nc_threads() == []
+
+
+def test_unusable_state_dir_degrades_to_memory(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    log = ListLog()
+    d = make(blocker / "state", log, **{"alert-file": str(tmp_path / "a.jsonl")})
+    d.start()
+    try:
+        assert not d.durable
+        assert any(lvl == "error" and "in memory only" in m for lvl, m in log.lines)
+        d.submit(incident())
+        assert wait_for(lambda: (tmp_path / "a.jsonl").exists(), 5)
+    finally:
+        d.stop()
