@@ -145,6 +145,7 @@ def run(args):
         with reader:
             for pkt in reader:
                 if ports and pkt.dst_port not in ports:
+                    reader.counters["other_port"] = reader.counters.get("other_port", 0) + 1
                     continue
                 if first_ts is None:
                     first_ts = last_ts = pkt.ts
@@ -156,6 +157,11 @@ def run(args):
                 rep.send(pkt.src_ip, pkt.src_port, pkt.payload)
         for w in reader.warnings:
             print("%s: warning: %s" % (prog, w), file=sys.stderr)
+        skipped = {k: v for k, v in reader.counters.items()
+                   if v and k not in ("frames", "udp")}
+        if skipped:     # what was not sent, and why
+            print("%s: not replayed: %s" % (prog, " ".join(
+                "%s=%d" % kv for kv in sorted(skipped.items()))), file=sys.stderr)
     except PcapError as exc:
         print("%s: %s" % (prog, exc), file=sys.stderr)
         status = 1

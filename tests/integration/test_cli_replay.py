@@ -226,6 +226,7 @@ def test_replay_maps_senders_to_loopback_addresses_in_order(tmp_path):
     assert "10.0.0.5:6665 -> from 127.0.0.2:" in out and ": sent 20" in out
     assert "fe80::1:6665 -> from 127.0.0.4:" in out
     assert "total: %d datagrams from 4 senders" % len(items) in out
+    assert b"not replayed: other_port=5" in res.stderr       # the DNS noise, counted
 
 
 def test_replay_paces_by_capture_time(tmp_path):
