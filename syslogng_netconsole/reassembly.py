@@ -39,7 +39,7 @@ class Limits:
     # sent) costs this much latency, and a record arriving later still comes out
     # (counted `late`), so keep it short: 250 ms (ncrx uses 200 ms).
     reorder_window: float = 0.25
-    max_reorder_held: int = 64      # records waiting for a gap to fill, per stream
+    max_reorder_held: int = 128     # records waiting for a gap to fill, per stream
     dup_memory: int = 256           # seqs remembered per stream to spot duplicates
     # How long the last extended record waits for 'c' continuations. Only the
     # stream's last record waits (the next non-'c' record releases it at once).
@@ -244,7 +244,9 @@ class _ExtStream(_Stream):
         if self.frags:
             d = next(iter(self.frags.values())).deadline
         if self.held:
-            h = min(v[1] for v in self.held.values())
+            # deadlines ascend in insertion order (arrival + window; bumps keep
+            # the order), so the first held entry has the earliest one
+            h = next(iter(self.held.values()))[1]
             if d is None or h < d:
                 d = h
         if self.cont is not None and (d is None or self.cont_deadline < d):
@@ -408,7 +410,7 @@ class _ExtStream(_Stream):
     def _release_due(self, now):
         held = self.held
         for _ in range(len(held) + 1):
-            if not held or min(v[1] for v in held.values()) > now:
+            if not held or next(iter(held.values()))[1] > now:
                 return
             head = min(held)
             # a lower record still arriving as fragments: wait for its timeout
@@ -431,7 +433,9 @@ class _ExtStream(_Stream):
         for fkey in [k for k, fs in self.frags.items()
                      if abs(fs.piece.ts_us - rec.ts_us) > back
                      or abs(fs.piece.seq - rec.seq) > len(self.ring_seq)]:
-            self._frag_done(fkey, self.frags.pop(fkey), now, True)
+            fs = self.frags.pop(fkey, None)
+            if fs is not None:
+                self._frag_done(fkey, fs, now, True)
         self._flush_held(now)
         self._flush_cont()
         self.boot += 1
@@ -497,7 +501,8 @@ class _ExtStream(_Stream):
 
     def flush(self, now):
         frags = self.frags
-        for fkey in sorted(frags):
+        while frags:    # lowest seq first; _frag_done may remove others (reboot)
+            fkey = min(frags)
             self._frag_done(fkey, frags.pop(fkey), now, True)
         self._flush_held(now)
         self._flush_cont()
