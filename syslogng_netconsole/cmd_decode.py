@@ -17,8 +17,9 @@ from syslogng_netconsole.records import EXTENDED, PLAIN
 
 HELP = "print the decoded netconsole records of pcap/pcapng captures"
 
-# C0 controls (except tab), DEL and C1 controls would drive the terminal
-_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+# C0 controls (except tab), DEL and C1 controls would drive the terminal;
+# bidirectional overrides would make a line read differently than it is
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 # Record attributes in the JSON object, in this order, after host and text;
 # then Record.fields flattened under their name-value pair names (subsystem,
@@ -42,7 +43,12 @@ def add_arguments(parser):
 
 
 def _escape_controls(line):
-    return _CONTROL.sub(lambda m: "\\x%02x" % ord(m.group()), line)
+    return _CONTROL.sub(_escape_one, line)
+
+
+def _escape_one(m):
+    c = ord(m.group())
+    return "\\x%02x" % c if c < 0x100 else "\\u%04x" % c
 
 
 def _prefixes(streams):

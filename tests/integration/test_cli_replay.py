@@ -150,12 +150,12 @@ def test_reads_real_tcpdump_ipv6_capture(tmp_path):
     assert (p.src_ip, p.dst_ip, p.dst_port, p.payload) == ("::1", "::1", port, sends[0][1])
 
 
-def test_decode_real_tcpdump_capture(tmp_path):
-    pytest.importorskip("syslogng_netconsole.reassembly")
+@pytest.mark.parametrize("iface", ["lo", "any"])
+def test_decode_real_tcpdump_capture(tmp_path, iface):
     sends = [("127.0.0.2", b"6,1,1000000,-;hello from two\n"),
              ("127.0.0.3", b"[    2.000000] plain from three\n"),
              ("127.0.0.2", b"6,2,2000000,-;bye from two\n")]
-    path, _port, _t0, _t1 = tcpdump_capture(tmp_path, ["-i", "lo"], sends)
+    path, _port, _t0, _t1 = tcpdump_capture(tmp_path, ["-i", iface], sends)
     res = cli("decode", path)
     assert res.returncode == 0, res.stderr
     lines = res.stdout.decode().splitlines()

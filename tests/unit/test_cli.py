@@ -4,6 +4,7 @@ import json
 import pathlib
 import struct
 import subprocess
+import unicodedata
 
 import pytest
 
@@ -133,10 +134,13 @@ def test_same_host_plain_and_extended_are_labelled(tmp_path):
 
 def test_ipv6_sender_and_control_characters(tmp_path):
     cap = capture(tmp_path / "v6.pcap", [
-        (1.0, "2001:db8::7", b"6,1,1,-;bell\\x07 esc\\x1b[31m tab\\x09end caf\\xc3\\xa9\n")])
+        (1.0, "2001:db8::7", b"6,1,1,-;bell\\x07 esc\\x1b[31m tab\\x09end caf\\xc3\\xa9"
+                             b" \\xe2\\x80\\xaegnp.exe\n")])
     lines, _ = decode(cap)
-    # control characters would drive the terminal: printed escaped; tab and UTF-8 kept
-    assert lines == ["2001:db8::7: [    0.000001] bell\\x07 esc\\x1b[31m tab\tend caf\u00e9"]
+    # control characters would drive the terminal, a bidi override would disguise the
+    # line: printed escaped; tab and UTF-8 kept
+    assert lines == ["2001:db8::7: [    0.000001] bell\\x07 esc\\x1b[31m tab\tend caf\u00e9"
+                     " \\u202egnp.exe"]
     [rec], _ = decode_json(cap)
     assert rec["host"] == "2001:db8::7"
 
@@ -198,3 +202,28 @@ def test_help_lists_both_commands():
     res = cli("--help")
     assert res.returncode == 0
     assert b"decode" in res.stdout and b"replay" in res.stdout
+
+
+def test_random_payloads_never_break_decode(tmp_path):
+    import random
+    rnd = random.Random(2024)
+    shapes = [lambda: bytes(rnd.randrange(256) for _ in range(rnd.randrange(0, 1200))),
+              lambda: b"6,%d,%d,%s;%s\n" % (rnd.randrange(50), rnd.randrange(10**7),
+                                            rnd.choice([b"-", b"c", b"+", b"x"]),
+                                            bytes(rnd.randrange(256) for _ in range(40))),
+              lambda: b"4,9,1,-,ncfrag=%d/%d;zz" % (rnd.randrange(-5, 3000),
+                                                   rnd.randrange(-5, 3000)),
+              lambda: b"[%5d.%06d] %s" % (rnd.randrange(99), rnd.randrange(10**6),
+                                          bytes(rnd.randrange(256) for _ in range(30)))]
+    items = [(1.0 + i * 0.01, rnd.choice([H1, H2, "2001:db8::9"]), rnd.choice(shapes)())
+             for i in range(300)]
+    cap = capture(tmp_path / "rnd.pcap", items)
+    recs, _ = decode_json(cap)
+    assert recs and {r["host"] for r in recs} <= {H1, H2, "2001:db8::9"}
+    lines, _ = decode(cap)
+    assert lines and all(ln.split(": ", 1)[0] in (H1, H2, "2001:db8::9") or
+                         ln.split(" ", 1)[0] in (H1, H2, "2001:db8::9") for ln in lines)
+    # no control character (but tab) and no bidi override reaches the terminal
+    assert not [ch for ln in lines for ch in ln if ch != "\t" and (
+        unicodedata.category(ch) == "Cc" or "\u202a" <= ch <= "\u202e"
+        or "\u2066" <= ch <= "\u2069")]
