@@ -357,3 +357,59 @@ def test_replay_into_syslogng_matches_decode(tmp_path, start_sng):
     for host, lines in expect.items():
         mine = [ln[len(orig[host]) + 2:] for ln in out if ln.startswith(orig[host] + ": ")]
         assert mine == lines
+
+
+def burst_capture(path, per_host=800):
+    """Three busy hosts interleaved: extended (some records fragmented), extended
+    with a release prefix, plain (some lines cut at 1000 bytes)."""
+    items = []
+    t = 1700000000.0
+    hosts = ["10.1.0.1", "10.1.0.2", "10.1.0.3"]
+    for i in range(per_host):
+        for h, src in enumerate(hosts):
+            t += 0.0001
+            ts = 1000000 + i * 1000
+            if h == 2:
+                text = b"[%5d.%06d] plain %d " % (ts // 10**6, ts % 10**6, i)
+                if i % 50 == 7:             # a line longer than 1000 bytes: two datagrams
+                    line = text + b"p" * 1100 + b"\n"
+                    items.append((t, src, 6665, "10.1.0.100", 6666, line[:1000]))
+                    items.append((t, src, 6665, "10.1.0.100", 6666, line[1000:]))
+                else:
+                    items.append((t, src, 6665, "10.1.0.100", 6666, text + b"x" * 60 + b"\n"))
+                continue
+            head = b"6.12.0," if h == 1 else b""
+            head += b"6,%d,%d,-" % (i + 1, ts)
+            if i % 40 == 3:                 # a fragmented record
+                body = b"record %d " % i + b"F" * 1500 + b"\n SUBSYSTEM=net\n"
+                room = 900
+                for off in range(0, len(body), room):
+                    items.append((t, src, 6665, "10.1.0.100", 6666, head + b",ncfrag=%d/%d;"
+                                  % (off, len(body)) + body[off:off + room]))
+            else:
+                items.append((t, src, 6665, "10.1.0.100", 6666,
+                              head + b";record %d of host %d\n" % (i, h)))
+    write_capture(path, items)
+    return len(items)
+
+
+@pytest.mark.syslogng
+def test_replay_burst_at_full_speed_into_syslogng(tmp_path, start_sng):
+    cap = tmp_path / "burst.pcap"
+    n = burst_capture(cap)
+    sng = start_sng()
+    dec = cli("decode", cap)
+    assert dec.returncode == 0, dec.stderr
+    want = {}
+    for ln in dec.stdout.decode().splitlines():
+        host, text = ln.split(": ", 1)
+        want.setdefault(host, []).append(text)
+    assert sorted(len(v) for v in want.values()) == [800, 800, 800]
+    res = cli("replay", cap, "--to", "127.0.0.1:%d" % sng.port, "--speed", "0")
+    assert res.returncode == 0, res.stderr
+    assert ("total: %d datagrams from 3 senders" % n).encode() in res.stdout
+    for orig, host in (("10.1.0.1", "127.0.0.2"), ("10.1.0.2", "127.0.0.3"),
+                       ("10.1.0.3", "127.0.0.4")):
+        got = wait_for(lambda: len(sng.log_lines(host)) >= 800 and sng.log_lines(host),
+                       timeout=30, message="%s: %d lines" % (host, len(sng.log_lines(host))))
+        assert got == want[orig]
