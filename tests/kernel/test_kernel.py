@@ -1,0 +1,229 @@
+"""Debian kernels in QEMU send netconsole to a real syslog-ng with the project's config.
+
+Each case boots one kernel in one netconsole mode, runs one scenario, and
+checks that
+
+1. the guest really did it (the scenario's marks are on the serial console
+   and in the decoded per-host log, table EXPECT);
+2. the per-host log written by syslog-ng (``LOGDIR/127.0.0.1.log``) agrees
+   with the serial console line by line (console_compare: every console line
+   up to power-off once, in order, same text and timestamp; lines printed
+   while the NIC is torn down are counted, not failed);
+3. the pcap of the guest's NIC decodes with ``syslogng-netconsole decode
+   --json`` to the same lines, with the mode's fields (seq, release prefix,
+   configfs userdata).
+
+CI runs MATRIX_CI (every scenario and every mode at least once, both
+kernels); ``NETCONSOLE_KERNEL_MATRIX=full`` (``make test-kernel-full``) runs
+every scenario in every mode of both kernels.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+import console_compare as cc
+import guest_build
+import guest_run
+from conftest import missing_tools
+
+pytestmark = pytest.mark.kernel
+
+# (kernel, mode, scenario): every scenario and every mode at least once,
+# crashes on both kernels; about 5 minutes under TCG.
+MATRIX_CI = [
+    ("6.1", "plain", "boot"),
+    ("6.1", "plain", "bug"),
+    ("6.1", "plain", "long"),
+    ("6.1", "plain", "sysrq-m"),
+    ("6.1", "extended", "oops-panic"),
+    ("6.1", "extended", "oops"),
+    ("6.1", "extended", "warn3"),
+    ("6.1", "extended", "sysrq-t"),
+    ("6.1", "extended", "long"),
+    ("6.1", "extended", "burst"),
+    ("6.1", "extended", "panic"),
+    ("6.12", "plain", "panic"),
+    ("6.12", "plain", "long"),
+    ("6.12", "plain", "sysrq-l"),
+    ("6.12", "extended", "sysrq-c"),
+    ("6.12", "extended", "bug"),
+    ("6.12", "extended", "warn"),
+    ("6.12", "extended", "long"),
+    ("6.12", "release", "warn"),
+    ("6.12", "release", "long"),
+    ("6.12", "release", "burst"),
+    ("6.12", "configfs", "oops"),
+    ("6.12", "configfs", "long"),
+    ("6.12", "configfs", "sysrq-t"),
+]
+MODES_BY_KERNEL = {"6.1": ("plain", "extended"),
+                   "6.12": ("plain", "extended", "release", "configfs")}
+MATRIX_FULL = [(k, m, s) for k, modes in MODES_BY_KERNEL.items() for m in modes
+               for s in guest_run.SCENARIOS]
+
+BURST_LINES = 5000
+# scenario -> [(regex on a line's text, how many lines at least)]: proof that
+# the guest did what the scenario says, on the console and in the decoded log
+EXPECT = {
+    "boot": [(r"^Linux version |^netconsole: network logging started", 1)],
+    "sysrq-t": [(r"^sysrq: Show State", 1), (r"^task:", 20)],
+    "sysrq-l": [(r"^sysrq: Show backtrace of all active CPUs", 1), (r"NMI backtrace", 1)],
+    "sysrq-m": [(r"^sysrq: Show Memory", 1), (r"^Mem-Info:", 1)],
+    "sysrq-c": [(r"^sysrq: Trigger a crash", 1), (r"^Kernel panic - not syncing: sysrq", 1)],
+    "oops": [(r"^BUG: kernel NULL pointer dereference", 1), (r"^Oops: ", 1),
+             (r"RIP: 0010:nctest_null_deref", 1), (r"^---\[ end trace ", 1)],
+    "oops-panic": [(r"^BUG: kernel NULL pointer dereference", 1),
+                   (r"^Kernel panic - not syncing: Fatal exception", 1)],
+    "bug": [(r"^kernel BUG at nctest\.c:\d+", 1), (r"invalid opcode", 1)],
+    "warn": [(r"^WARNING: CPU: \d+ PID: \d+ at nctest\.c:\d+ nctest_warn", 1),
+             (r"^nctest: WARN\(\) with a message, value=42", 1), (r"^---\[ end trace ", 1)],
+    "warn3": [(r"^WARNING: CPU: \d+ PID: \d+ at nctest\.c:\d+ nctest_warn3", 3),
+              (r"^---\[ end trace ", 3)],
+    "panic": [(r"^Kernel panic - not syncing: nctest: panic\(\) called on purpose", 1)],
+    "long": [(r"^nctest long1020: ", 1), (r"^nctest multiline: line 7 of 8", 1),
+             (r"^nctest utf8: ", 1), (r"^nctest escapes-big: ", 1), (r"^nctest cont: a b c$", 1)],
+    "burst": [(r"^nctest burst \d+/%d " % BURST_LINES, BURST_LINES)],
+}
+
+
+def matrix():
+    chosen = MATRIX_FULL if os.environ.get("NETCONSOLE_KERNEL_MATRIX") == "full" else MATRIX_CI
+    return [pytest.param(*c, id="%s-%s-%s" % c) for c in chosen]
+
+
+def _count(lines, pattern):
+    rx = re.compile(pattern)
+    return sum(1 for line in lines if rx.search(line.text))
+
+
+def _wait_stable(path, quiet=2.0, limit=30.0):
+    """Wait until the file exists and has not grown for `quiet` seconds: the
+    collector has drained the stream and its core's timers have fired."""
+    deadline = time.monotonic() + limit
+    last, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        size = path.stat().st_size if path.exists() else -1
+        if size != last:
+            last, since = size, time.monotonic()
+        elif size >= 0 and time.monotonic() - since >= quiet:
+            return
+        time.sleep(0.1)
+
+
+def _compare(kver, mode, console, decoded):
+    extended = mode != "plain"
+    before_6_2 = guest_run.kernel_tuple(kver) < (6, 2)
+    return cc.compare(console, decoded, extended=extended,
+                      ext_max=None if before_6_2 else cc.EXT_MESSAGE_MAX,
+                      console_max=1024 if (extended and before_6_2) else None)
+
+
+def cli_decode(pcap):
+    """Records of a pcap as `syslogng-netconsole decode --json` prints them."""
+    proc = subprocess.run([sys.executable, "-m", "syslogng_netconsole", "decode", "--json",
+                           str(pcap)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          cwd=str(guest_run.guest_build.HERE.parents[1]), timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    return [json.loads(line) for line in proc.stdout.decode().splitlines() if line]
+
+
+def records_to_lines(records):
+    out = []
+    for r in records:
+        for text in r["text"].split("\n"):
+            out.append(cc.Line(r["ts_us"], text))
+    return out
+
+
+@pytest.fixture(scope="module")
+def tools():
+    why = missing_tools()
+    if why:
+        pytest.skip(why)
+
+
+@pytest.mark.parametrize("kernel,mode,scenario", matrix())
+def test_guest_stream_matches_console(kernel, mode, scenario, tools, tmp_path, kernel_report):
+    from harness.sng import Syslogng, available
+
+    why = available()
+    if why:
+        pytest.skip(why)
+    kver = guest_build.kernels().get(kernel)
+    if kver is None:
+        pytest.skip("kernel %s (with headers) is not installed" % kernel)
+    row = {"kernel": kernel, "kver": kver, "mode": mode, "scenario": scenario,
+           "result": "error", "seconds": 0.0}
+    sng = Syslogng(tmp_path / "sng")
+    sng.start()
+    try:
+        run = guest_run.boot_guest(kernel, mode, scenario, sng.port, tmp_path,
+                                   lines=BURST_LINES)
+        row["seconds"] = round(run.seconds, 1)
+        row["accel"] = run.accel
+        log = sng.log_path("127.0.0.1")
+        _wait_stable(log)
+        decoded_text = sng.read_log("127.0.0.1")
+        counters = sng.stats().get("counters", {})
+    finally:
+        sng.stop()
+    try:
+        assert not run.timed_out, "QEMU ran past its time limit; serial tail:\n%s" \
+            % run.serial_text()[-2000:]
+        assert run.exit_code == 0, "QEMU exited %s: %s" % (run.exit_code,
+                                                           run.qemu_log.read_text()[-2000:])
+        console, other = cc.console_lines(run.serial_log.read_bytes())
+        decoded = cc.decoded_lines(decoded_text)
+
+        # 1. the scenario happened, and the collector got it
+        for pattern, n in EXPECT[scenario]:
+            assert _count(console, pattern) >= n, "console lacks %d x %r" % (n, pattern)
+            assert _count(decoded, pattern) >= n, "decoded log lacks %d x %r" % (n, pattern)
+        if scenario in guest_run.PANICS:
+            assert _count(console, re.escape(cc.END_MARKER)) == 0
+        else:
+            assert _count(console, "^" + re.escape(cc.END_MARKER) + "$") == 1
+
+        # 2. the collector's per-host log agrees with the console
+        ag = _compare(kver, mode, console, decoded)
+        row["agreement"] = ag.summary()
+        row.update({k: getattr(ag, k) for k in (
+            "strict_total", "matched", "joined", "kernel_truncated", "console_truncated",
+            "ts_mismatch", "missing", "extra", "teardown_total", "teardown_lost",
+            "window_start", "console_other")})
+        row["core_counters"] = {k: v for k, v in counters.items() if v}
+        assert ag.ok and ag.ts_mismatch == 0, "%s\n%s" % (ag.summary(), "\n".join(ag.problems))
+        if mode != "configfs":
+            assert ag.window_start == 0, "a netconsole= target replays from Linux version"
+        if mode == "plain" or guest_run.kernel_tuple(kver) < (6, 2):
+            assert ag.kernel_truncated == 0
+        if scenario in guest_run.PANICS:
+            assert ag.teardown_total == 0
+
+        # 3. the pcap decodes to the same lines, with the mode's fields
+        records = cli_decode(run.pcap)
+        ag2 = _compare(kver, mode, console, records_to_lines(records))
+        row["pcap_agreement"] = ag2.summary()
+        assert ag2.ok and ag2.ts_mismatch == 0, "pcap: %s\n%s" % (ag2.summary(),
+                                                                   "\n".join(ag2.problems))
+        assert {r["host"] for r in records} == {"10.0.2.15"}
+        assert {r["format"] for r in records} == {"plain" if mode == "plain" else "extended"}
+        if mode != "plain":
+            assert all(r["seq"] is not None for r in records)
+        if mode == "release":
+            assert {r["release"] for r in records} == {kver}
+        if mode == "configfs":
+            assert all(r.get("userdata.guest") == "nctest-guest"
+                       and r.get("userdata.role") == "kernel-tier" for r in records)
+        row["result"] = "pass"
+    except AssertionError:
+        row["result"] = "FAIL"
+        raise
+    finally:
+        kernel_report(row)
