@@ -217,9 +217,6 @@ class CaptureReader:
             sec, frac, incl, _orig = struct.unpack(hdr_fmt, hdr)
             if incl > MAX_RECORD:
                 raise self._err(off, "record length %d is not plausible (corrupt file?)" % incl)
-            if frac >= div:
-                raise self._err(off, "record timestamp fraction %d out of range (corrupt file?)"
-                                % frac)
             frame = self._read(incl, "a packet")
             if frame is None:
                 return

@@ -227,3 +227,16 @@ def test_random_payloads_never_break_decode(tmp_path):
     assert not [ch for ln in lines for ch in ln if ch != "\t" and (
         unicodedata.category(ch) == "Cc" or "\u202a" <= ch <= "\u202e"
         or "\u2066" <= ch <= "\u2069")]
+
+
+def test_output_into_a_closed_pipe_is_quiet(tmp_path):
+    cap = capture(tmp_path / "many.pcap", [(1.0 + i * 0.001, H1, b"6,%d,%d,-;%s\n"
+                                            % (i + 1, i, b"m" * 200)) for i in range(2000)])
+    proc = subprocess.Popen([PYTHON, "-m", "syslogng_netconsole", "decode", str(cap)],
+                            cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.readline()
+    proc.stdout.close()             # like `| head -1`
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0
+    assert first.startswith(b"10.0.0.5: [    0.000000] mmm")
+    assert b"Traceback" not in err and b"BrokenPipe" not in err
