@@ -240,3 +240,16 @@ def test_output_into_a_closed_pipe_is_quiet(tmp_path):
     assert proc.wait(timeout=60) == 0
     assert first.startswith(b"10.0.0.5: [    0.000000] mmm")
     assert b"Traceback" not in err and b"BrokenPipe" not in err
+
+
+def test_replay_helpers():
+    from syslogng_netconsole.cmd_replay import loopback_address, parse_target
+    assert [loopback_address(i) for i in (0, 1, 252, 253, 254)] == \
+        ["127.0.0.2", "127.0.0.3", "127.0.0.254", "127.0.1.1", "127.0.1.2"]
+    assert loopback_address(254 * 300) == "127.1.44.2"    # block 300 = 1.44
+    assert parse_target("127.0.0.1:6666") == ("127.0.0.1", 6666)
+    assert parse_target("[::1]:6666") == ("::1", 6666)
+    assert parse_target("collector.example:514") == ("collector.example", 514)
+    for bad in ("127.0.0.1", ":6666", "127.0.0.1:x", "127.0.0.1:70000", "::1:6666"):
+        with pytest.raises(ValueError):
+            parse_target(bad)
