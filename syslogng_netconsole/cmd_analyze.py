@@ -158,11 +158,16 @@ def _one_line(s, limit=160) -> str:
 def summary(path: str, inc: Incident) -> str:
     flags = [f for f in ("panicked", "corrupted", "truncated") if getattr(inc, f)]
     lines = ["%s: %s: %s" % (_one_line(path), _one_line(inc.host, 60), _one_line(inc.title))]
-    lines.append("    type=%s%s release=%s boot=%d seq=%s..%s%s" % (
+    where = []
+    if inc.first_seq is not None:
+        where.append("seq=%s..%s" % (inc.first_seq, inc.last_seq))
+    if inc.first_ts_us is not None:
+        where.append("at=%.6f" % (inc.first_ts_us / 1e6))
+    if inc.lost_records:
+        where.append("lost=%d" % inc.lost_records)
+    lines.append("    type=%s%s release=%s boot=%d %s" % (
         inc.type, " " + ",".join(flags) if flags else "", inc.release or "-", inc.boot,
-        "-" if inc.first_seq is None else inc.first_seq,
-        "-" if inc.last_seq is None else inc.last_seq,
-        " lost=%d" % inc.lost_records if inc.lost_records else ""))
+        " ".join(where)))
     lines.append("    first line: %s" % _one_line(inc.first_line))
     if inc.alt_titles:
         lines.append("    also known as: %s" % "; ".join(_one_line(t) for t in inc.alt_titles))

@@ -55,6 +55,7 @@ except ImportError:                     # outside syslog-ng (unit tests)
     import logging
     _log = logging.getLogger("syslogng_netconsole.incidents")
 
+from syslogng_netconsole.alerts import config as alert_config
 from syslogng_netconsole.incident import Incident
 from syslogng_netconsole.records import EXTENDED, PLAIN, Record
 from syslogng_netconsole.reports import Detector
@@ -130,62 +131,59 @@ def _get(msg, key: str) -> Optional[str]:
     """A value as str, None when missing: 3.38 gives b'' for missing names,
     4.x strict raises KeyError, value-pairs dicts lack the key, 4.x values may be typed."""
     try:
-        v = msg[key]
+        return _value(msg[key])
     except (KeyError, IndexError, TypeError):
         return None
+
+
+def _flag(v: str) -> bool:
+    return v.lower() in ("1", "true", "yes")
+
+
+# What the detector reads of a Record (the SCL block's value-pairs() selects the same
+# names): .netconsole.<name> -> (Record attribute, converter). Fewer pairs, less work
+# per record on the worker thread, which shares the GIL with the source's thread.
+FIELDS = {
+    "format": ("format", str), "seq": ("seq", int), "ts_us": ("ts_us", int),
+    "caller": ("caller", str), "release": ("release", str), "boot": ("boot", int),
+    "lost_before": ("lost_before", int), "incomplete": ("incomplete", _flag),
+    "src_port": ("src_port", int),
+}
+_KEYS = tuple((PREFIX + name, attr, conv) for name, (attr, conv) in FIELDS.items())
+
+
+def _value(v) -> Optional[str]:
+    """bytes (3.38, value-pairs) or typed (4.x) -> str; '' and None = missing."""
     if v is None:
         return None
     if isinstance(v, bytes):
         v = v.decode("utf-8", "backslashreplace")
     elif isinstance(v, bool):
         v = "1" if v else "0"
-    else:
+    elif not isinstance(v, str):
         v = str(v)
     return v if v != "" else None
 
 
-def _int(v: Optional[str]) -> Optional[int]:
-    if v is None:
-        return None
-    try:
-        return int(v)
-    except ValueError:
-        return None
-
-
-_INT_FIELDS = ("seq", "ts_us", "level", "boot", "lost_before", "fragments",
-               "continued", "src_port")
-_STR_FIELDS = ("flags", "caller", "release")
-_BOOL_FIELDS = ("incomplete",)
-# posted by the source but not Record attributes: kept in Record.fields
-_EXTRA_FIELDS = ("cpu", "taskname", "msgid", "subsystem", "device")
-
-
 def record_from_message(msg, now: float) -> Record:
-    """Rebuild the source's Record from a LogMessage or a value-pairs dict."""
+    """Rebuild the source's Record (the parts the detector reads) from a
+    value-pairs dict or a LogMessage."""
+    get = msg.get if isinstance(msg, dict) else (lambda k: _get(msg, k))
     host = _get(msg, "HOST") or _get(msg, "SOURCEIP") or "unknown"
-    text = _get(msg, "MESSAGE") or ""
-    fmt = _get(msg, PREFIX + "format")
-    rec = Record(host=host, text=text, format=EXTENDED if fmt == EXTENDED else PLAIN,
-                 recv_time=now)
-    for name in _INT_FIELDS:
-        n = _int(_get(msg, PREFIX + name))
-        if n is not None:
-            setattr(rec, name, n)
-    for name in _STR_FIELDS:
-        v = _get(msg, PREFIX + name)
-        if v is not None:
-            setattr(rec, name, v)
-    for name in _BOOL_FIELDS:
-        v = _get(msg, PREFIX + name)
-        if v is not None:
-            setattr(rec, name, v.lower() in ("1", "true", "yes"))
-    if rec.level is not None:
-        rec.facility, rec.severity = rec.level >> 3, rec.level & 7
-    for name in _EXTRA_FIELDS:
-        v = _get(msg, PREFIX + name)
-        if v is not None:
-            rec.fields[name] = v
+    rec = Record(host=host, text=_get(msg, "MESSAGE") or "", recv_time=now)
+    for key, attr, conv in _KEYS:
+        v = get(key)
+        if v is None or v == b"":
+            continue
+        v = _value(v)
+        if v is None:
+            continue
+        try:
+            setattr(rec, attr, conv(v))
+        except ValueError:
+            pass
+    if rec.format != EXTENDED:
+        rec.format = PLAIN
     return rec
 
 
@@ -261,6 +259,8 @@ class IncidentDestination(_Base):
 
     def init(self, options):
         try:
+            options = dict(options or {})
+            self.alert_cfg = alert_config.from_options(alert_config.pop_options(options))
             self.opts = parse_options(options)
         except ValueError as exc:
             _log.error("netconsole-incidents: %s" % exc)
@@ -558,10 +558,23 @@ class IncidentDestination(_Base):
     # -- alert hook (issue 5) --------------------------------------------------
 
     def _start_alerts(self):
-        """Build and start the alert dispatcher from self.opts (main thread)."""
+        """Build and start the alert dispatcher (main thread); see alerts/dispatcher.py."""
+        self._alerts = None
+        if not self.alert_cfg.enabled:
+            return
+        from syslogng_netconsole.alerts.dispatcher import Dispatcher
+        self._alerts = Dispatcher(self.alert_cfg, self.state_dir, _log)
+        self._alerts.start()
 
     def _stop_alerts(self):
-        """Stop the alert dispatcher (main thread, deinit)."""
+        """Stop the alert dispatcher (main thread, deinit): no thread outlives a reload."""
+        alerts, self._alerts = getattr(self, "_alerts", None), None
+        if alerts is not None:
+            alerts.stop(timeout=1.0)     # a thread inside a slow request finishes alone
 
     def _on_incident(self, incident: Incident):
-        """A new incident was stored: hand it to alerting. Must not block."""
+        """A new incident was stored: queue its alerts in the outbox (a few ms, never
+        raises, never touches the network)."""
+        alerts = getattr(self, "_alerts", None)
+        if alerts is not None:
+            alerts.submit(incident, time.time())

@@ -1,0 +1,286 @@
+"""The incidents destination inside a real syslog-ng 3.38, fed by the netconsole()
+source with real UDP datagrams (tests/harness/sng.py). Checks the SQLite rows and
+the JSON lines in the state directory.
+
+Negative checks ("this is not an incident") are made deterministic by sending a
+real report from the same host afterwards: once its incident is stored, anything
+the earlier lines could have opened has been closed and stored too.
+"""
+
+import importlib.util
+import json
+import pathlib
+import sqlite3
+import time
+
+import pytest
+
+from harness.sng import Syslogng, available, wait_for
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.syslogng
+
+_spec = importlib.util.spec_from_file_location("incident_samples", REPO / "tests/unit/test_analyze.py")
+samples = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(samples)
+OOPS, PANIC, WARN, SYSRQ, BOOT = (samples.OOPS_LINES, samples.PANIC_LINES, samples.WARN_LINES,
+                                  samples.SYSRQ_LINES, samples.BOOT_LINES)
+
+# The drop-in routes s_netconsole to the incidents destination; CI must not depend on
+# anything but the checkout.
+INCIDENT_TIMEOUT = 15.0
+
+
+@pytest.fixture(scope="module")
+def sng(tmp_path_factory):
+    why = available()
+    if why:
+        pytest.skip(why)
+    d = Syslogng(tmp_path_factory.mktemp("incidents"))
+    d.start()
+    yield d
+    d.stop()
+    assert "Traceback" not in d.stderr_text(), d.stderr_tail()
+
+
+def plain(lines, start_us=12_345_678, step_us=97):
+    return [(l + "\n").encode() for l in samples.dmesg(lines, start_us, step_us)]
+
+
+def extended(lines, seq=700, start_us=12_345_678, level=4, release=None):
+    out = []
+    for i, line in enumerate(lines):
+        body = "".join(c if 0x20 <= ord(c) < 0x7f and c != "\\" else "\\x%02x" % ord(c)
+                       for c in line)
+        head = "%d,%d,%d,-" % (level, seq + i, start_us + i * 97)
+        if release:
+            head = release + "," + head
+        out.append(("%s;%s\n" % (head, body)).encode())
+    return out
+
+
+def db_rows(sng, host=None):
+    path = sng.statedir / "incidents.sqlite"
+    if not path.exists():
+        return []
+    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=5)
+    try:
+        sql = "SELECT data, stored_at FROM incidents"
+        args = ()
+        if host is not None:
+            sql += " WHERE host = ?"
+            args = (host,)
+        rows = db.execute(sql + " ORDER BY rowid_", args).fetchall()
+    except sqlite3.OperationalError:        # table not created yet
+        return []
+    finally:
+        db.close()
+    out = []
+    for data, stored_at in rows:
+        d = json.loads(data)
+        d["stored_at"] = stored_at
+        out.append(d)
+    return out
+
+
+def json_lines(sng, host=None):
+    path = sng.statedir / "incidents.jsonl"
+    if not path.exists():
+        return []
+    objs = [json.loads(l) for l in path.read_text().splitlines()]
+    return [o for o in objs if host is None or o["host"] == host]
+
+
+def wait_incidents(sng, host, n, timeout=INCIDENT_TIMEOUT):
+    return wait_for(lambda: len(db_rows(sng, host)) >= n and db_rows(sng, host), timeout,
+                    message="no %d incident(s) for %s within %ss:\n%s"
+                    % (n, host, timeout, sng.stderr_tail()))
+
+
+def test_plain_oops_host_goes_silent(sng):
+    """One Oops in plain format, then silence: a timer, not a next message, ends it."""
+    host = "127.0.0.2"
+    s = sng.sender(host)
+    s.send_all(plain(BOOT + OOPS))
+    t_last = time.time()
+    [row] = wait_incidents(sng, host, 1)
+    delay = row["stored_at"] - t_last
+    print("plain oops: stored %.2fs after the last datagram" % delay)
+    assert delay < 10
+    assert "NULL pointer dereference" in row["title"] and "nctest_init" in row["title"]
+    assert row["first_line"].startswith("BUG: kernel NULL pointer dereference")
+    assert not row["panicked"]
+    assert "Linux version" not in row["text"] and "Call Trace:" in row["text"]
+    time.sleep(1.0)                         # nothing more comes of it
+    assert len(db_rows(sng, host)) == 1
+    [line] = json_lines(sng, host)
+    assert line["id"] == row["id"] and line["title"] == row["title"]
+
+
+def test_extended_oops_with_panic_is_one_incident(sng):
+    host = "127.0.0.3"
+    s = sng.sender(host)
+    s.send_all(extended(OOPS + PANIC, release="6.1.0-27-amd64"))
+    [row] = wait_incidents(sng, host, 1)
+    assert row["panicked"] is True
+    assert "nctest_init" in row["title"]
+    assert row["first_seq"] == 700
+    assert row["release"] == "6.1.0-27-amd64"
+    time.sleep(1.0)
+    assert len(db_rows(sng, host)) == 1 and len(json_lines(sng, host)) == 1
+
+
+def test_sysrq_dump_is_not_an_incident(sng):
+    host = "127.0.0.4"
+    s = sng.sender(host)
+    s.send_all(plain(SYSRQ, start_us=100_000_000))
+    wait_for(lambda: len(sng.log_lines(host)) >= len(SYSRQ), 10)
+    s.send_all(plain(WARN, start_us=200_000_000))       # a real report closes anything open
+    rows = wait_incidents(sng, host, 1)
+    time.sleep(1.0)
+    rows = db_rows(sng, host)
+    assert [r["title"].split(" ")[0] for r in rows] == ["WARNING"], [r["title"] for r in rows]
+    assert "sysrq" not in rows[0]["text"] and "task:" not in rows[0]["text"]
+
+
+def test_bad_input_does_not_break_the_destination(sng):
+    host = "127.0.0.5"
+    s = sng.sender(host)
+    junk = [b"", b"\x00" * 10, b"\xff\xfe\xc3(" * 300, bytes(range(256)) * 4, b"x" * 65000,
+            b"6,abc,xyz,-;BUG: header lies\n", b"[ 1.0] BUG:\x00\n", b"\\x00\\\n" * 100,
+            b"4,1,1,-,ncfrag=0/99999;BUG: soft lockup", b"Oops: \x1b[2J\r\nBcc: x@y\n"]
+    s.send_all(junk)
+    s.send_all(plain(OOPS + PANIC, start_us=300_000_000))
+    rows = wait_incidents(sng, host, 1)
+    assert any("nctest_init" in r["title"] for r in rows)
+    assert sng.alive()
+    stats = json.loads((sng.statedir / "incidents-stats.json").read_text()) \
+        if (sng.statedir / "incidents-stats.json").exists() else {}
+    assert stats.get("thread_errors", 0) == 0
+    for line in (sng.statedir / "incidents.jsonl").read_text().splitlines():
+        json.loads(line)                    # every line is well-formed JSON
+
+
+def host_report(n):
+    """Host n's own Oops: its number in the function, comm and PID, to spot mixing."""
+    tag = "h%03d" % n
+    return [l.replace("nctest_init", "%s_init" % tag).replace("Comm: insmod", "Comm: %s" % tag)
+             .replace("PID: 95", "PID: %d" % (1000 + n)) for l in OOPS + PANIC]
+
+
+def test_hundred_hosts_crashing_at_once(tmp_path):
+    """100 senders (127.0.1.1-100) crash together, datagrams interleaved line by line."""
+    why = available()
+    if why:
+        pytest.skip(why)
+    n_hosts = 100
+    with Syslogng(tmp_path) as sng:
+        senders = [sng.sender("127.0.1.%d" % (i + 1)) for i in range(n_hosts)]
+        streams = [plain(host_report(i), start_us=50_000_000 + i) for i in range(n_hosts)]
+        t0 = time.time()
+        for k in range(max(len(x) for x in streams)):
+            for s, st in zip(senders, streams):
+                if k < len(st):
+                    s.send(st[k])
+            time.sleep(0.002)
+        t_sent = time.time()
+        rows = wait_for(lambda: len(db_rows(sng)) >= n_hosts and db_rows(sng), 60,
+                        message="only %d of 100 incidents" % len(db_rows(sng)))
+        t_done = max(r["stored_at"] for r in rows)
+        print("100 hosts: %d datagrams sent in %.2fs, last incident stored %.2fs after the last"
+              % (sum(map(len, streams)), t_sent - t0, t_done - t_sent))
+        time.sleep(1.0)
+        rows = db_rows(sng)
+        assert len(rows) == n_hosts
+        assert sorted(r["host"] for r in rows) == sorted("127.0.1.%d" % (i + 1) for i in range(n_hosts))
+        for r in rows:
+            tag = "h%03d" % (int(r["host"].rsplit(".", 1)[1]) - 1)
+            assert tag + "_init" in r["title"]
+            assert r["panicked"] is True
+            others = {t for t in (w[:4] for w in r["text"].replace(":", " ").split()
+                                  if len(w) >= 4 and w[0] == "h" and w[1:4].isdigit())}
+            assert others == {tag}, (r["host"], others)
+            assert len(r["text"].splitlines()) >= len(OOPS)
+        assert len(json_lines(sng)) == n_hosts
+        for s in senders:
+            s.close()
+
+
+def test_reload_in_the_middle_of_a_report(tmp_path):
+    why = available()
+    if why:
+        pytest.skip(why)
+    with Syslogng(tmp_path) as sng:
+        host = "127.0.0.6"
+        s = sng.sender(host)
+        lines = plain(OOPS + PANIC)
+        half = len(lines) // 2
+        s.send_all(lines[:half])
+        wait_for(lambda: len(sng.log_lines(host)) >= half, 10)
+        sng.reload()
+        s.send_all(lines[half:])
+        [row] = wait_incidents(sng, host, 1)
+        assert row["first_line"].startswith("BUG: kernel NULL pointer dereference")
+        assert "Kernel panic - not syncing" in row["text"] and row["panicked"]
+        assert not row["truncated"]
+        time.sleep(1.0)
+        assert len(db_rows(sng, host)) == 1 and len(json_lines(sng, host)) == 1
+        assert sng.stderr_text().count("background thread did not stop") == 0
+        threads = [t for t in pathlib.Path("/proc/%d/task" % sng.pid).iterdir()
+                   if (t / "comm").read_text().strip() == "nc-incidents"]
+        assert len(threads) == 1            # no thread leaked by the reload
+
+
+def test_restart_with_a_report_open_stores_it_truncated(tmp_path):
+    why = available()
+    if why:
+        pytest.skip(why)
+    host = "127.0.0.7"
+    sng = Syslogng(tmp_path)
+    sng.start()
+    s = sng.sender(host)
+    lines = plain(OOPS)
+    s.send_all(lines[:20])                  # the report is open: no end marker yet
+    wait_for(lambda: len(sng.log_lines(host)) >= 20, 10)
+    assert db_rows(sng, host) == []
+    assert sng.stop() == 0
+    sng2 = Syslogng(tmp_path, port=sng.port)
+    sng2.start()
+    try:
+        [row] = wait_incidents(sng2, host, 1)
+        assert row["truncated"] is True
+        assert row["first_line"].startswith("BUG: kernel NULL pointer dereference")
+    finally:
+        sng2.stop()
+
+
+def test_unusable_state_dir_degrades_but_runs(tmp_path):
+    why = available()
+    if why:
+        pytest.skip(why)
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    sng = Syslogng(tmp_path / "d", defines={"netconsole_statedir": str(blocker / "state")})
+    with sng:
+        host = "127.0.0.8"
+        sng.sender(host).send_all(plain(OOPS + PANIC))
+        wait_for(lambda: "netconsole-incidents: host=%s" % host in sng.stderr_text(), INCIDENT_TIMEOUT,
+                 message=sng.stderr_tail())
+        assert "incident store unavailable" in sng.stderr_text()
+        assert sng.alive()
+
+
+def test_invalid_option_is_a_config_error_naming_it(tmp_path):
+    why = available()
+    if why:
+        pytest.skip(why)
+    extra = """
+destination d_bad { netconsole_incidents(state_dir("%s") max_hosts("lots")); };
+log { source(s_netconsole); destination(d_bad); };
+""" % (tmp_path / "bad")
+    sng = Syslogng(tmp_path / "d", extra_config=extra)
+    with pytest.raises(Exception) as exc:
+        sng.start(timeout=15)
+    sng.stop()
+    assert "max_hosts" in str(exc.value)

@@ -1,0 +1,78 @@
+"""The incidents destination on syslog-ng 4.x in strict mode (`@version: 4.4`):
+Debian 13's syslog-ng 4.8 and Python 3.13 in a cached chroot, running the checkout's
+SCL and drop-in unmodified (tests/harness/sng.py chroot mode), fed real UDP datagrams
+from the host. Strict mode is what rejects duck-typed classes, types option values
+and raises KeyError on missing names.
+"""
+
+import importlib.util
+import json
+import pathlib
+import sqlite3
+import time
+
+import pytest
+
+from harness import chroot
+from harness.sng import Syslogng, wait_for
+
+pytestmark = [pytest.mark.syslogng, pytest.mark.chroot]
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+PACKAGES = ["syslog-ng-core", "syslog-ng-mod-python", "python3-regex"]
+
+_spec = importlib.util.spec_from_file_location("incident_samples", REPO / "tests/unit/test_analyze.py")
+samples = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(samples)
+
+
+def rows(state):
+    path = pathlib.Path(state) / "incidents.sqlite"
+    if not path.exists():
+        return []
+    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=5)
+    try:
+        return [json.loads(r[0]) for r in db.execute("SELECT data FROM incidents ORDER BY rowid_")]
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        db.close()
+
+
+def test_strict_4x_stores_one_incident_per_report():
+    why = chroot.why_unavailable()
+    if why:
+        pytest.skip(why)
+    root = chroot.ensure_chroot("trixie", PACKAGES)
+    sng = Syslogng(chroot=root, version="4.4")
+    try:
+        sng.start(timeout=40)
+        plain = [(l + "\n").encode() for l in samples.dmesg(samples.OOPS_LINES + samples.PANIC_LINES)]
+        ext = [("4,%d,%d,-;%s\n" % (900 + i, 20_000_000 + i, line)).encode()
+               for i, line in enumerate(samples.WARN_LINES)]
+        a, b = sng.sender("127.0.0.2"), sng.sender("127.0.0.3")
+        for k in range(max(len(plain), len(ext))):      # two hosts, interleaved
+            if k < len(plain):
+                a.send(plain[k])
+            if k < len(ext):
+                b.send(ext[k])
+        wait_for(lambda: len(rows(sng.statedir)) >= 2, 20,
+                 message="no 2 incidents on 4.x:\n" + sng.stderr_tail())
+        time.sleep(1.0)
+        found = rows(sng.statedir)
+        by_host = {r["host"]: r for r in found}
+        assert len(found) == 2 and set(by_host) == {"127.0.0.2", "127.0.0.3"}
+        assert "nctest_init" in by_host["127.0.0.2"]["title"] and by_host["127.0.0.2"]["panicked"]
+        assert by_host["127.0.0.3"]["title"] == "WARNING in nctest_init"
+        assert by_host["127.0.0.3"]["first_seq"] == 901      # after the "cut here" line
+        assert len((sng.statedir / "incidents.jsonl").read_text().splitlines()) == 2
+        # a reload keeps one background thread and loses nothing
+        sng.reload()
+        a.send_all(plain[:10])
+        assert sng.alive()
+        err = sng.stderr_text()
+        assert "Traceback" not in err and "netconsole-incidents: start-up trouble" not in err, err[-3000:]
+        assert "not a subclass" not in err
+    finally:
+        sng.stop()
+        print(sng.stderr_tail(30))
