@@ -12,6 +12,7 @@ import ipaddress
 import socket
 import sys
 import time
+from collections import OrderedDict
 
 from syslogng_netconsole.pcap import CaptureReader, PcapError
 
@@ -56,23 +57,33 @@ def loopback_address(index):
 
 
 class Replayer:
-    """Owns the sockets: one per original stream, bound as described above."""
+    """Owns the sockets: one per original stream, bound as described above.
 
-    def __init__(self, target_host, target_port):
+    At most ``max_sockets`` stay open (a fleet capture can hold more senders
+    than the process may open files): the least recently used one is closed
+    and reopened on the same source address when its stream sends again. Its
+    source port then changes, which the collector's core does not key on.
+    """
+
+    def __init__(self, target_host, target_port, max_sockets=256):
         infos = socket.getaddrinfo(target_host, target_port, 0, socket.SOCK_DGRAM)
         if not infos:
             raise OSError("cannot resolve %s" % target_host)
         self.family, _t, _p, _c, self.target = infos[0]
         addr = ipaddress.ip_address(self.target[0])
         self.map_loopback = self.family == socket.AF_INET and addr.is_loopback
-        self.hosts = {}      # original address -> replay source address
-        self.socks = {}      # (original address, port) -> socket
-        self.sent = {}       # (original address, port) -> datagrams sent
-        self.failed = {}     # (original address, port) -> send errors
+        self.max_sockets = max(1, max_sockets)
+        self.hosts = {}             # original address -> replay source address
+        self.socks = OrderedDict()  # (original address, port) -> open socket, LRU order
+        self.source = {}            # (original address, port) -> "addr:port" last sent from
+        self.sent = {}              # (original address, port) -> datagrams sent
+        self.failed = {}            # (original address, port) -> send errors
+        self.reopened = 0
 
     def _socket(self, key):
         sock = self.socks.get(key)
         if sock is not None:
+            self.socks.move_to_end(key)
             return sock
         if self.map_loopback:
             if key[0] not in self.hosts:
@@ -80,6 +91,8 @@ class Replayer:
             bind = (self.hosts[key[0]], 0)
         else:
             bind = None
+        while len(self.socks) >= self.max_sockets:
+            self.socks.popitem(last=False)[1].close()
         sock = socket.socket(self.family, socket.SOCK_DGRAM)
         try:
             if bind:
@@ -88,8 +101,11 @@ class Replayer:
             sock.close()
             raise
         self.socks[key] = sock
-        self.sent[key] = 0
-        self.failed[key] = 0
+        if key in self.sent:
+            self.reopened += 1
+        else:
+            self.sent[key] = 0
+            self.failed[key] = 0
         return sock
 
     def send(self, src_ip, src_port, payload):
@@ -101,23 +117,27 @@ class Replayer:
         except OSError:
             # e.g. ECONNREFUSED from an earlier ICMP, ENOBUFS: counted, not fatal
             self.failed[key] += 1
+        if key not in self.source:
+            self.source[key] = sock.getsockname()[:2]
 
     def close(self):
         for s in self.socks.values():
             s.close()
+        self.socks.clear()
 
     def summary(self):
         lines = []
-        for key in self.socks:
-            src = self.socks[key].getsockname()
+        for key in self.sent:
+            src = self.source.get(key, ("-", 0))
             lines.append("%s:%d -> from %s:%d: sent %d%s"
                          % (key[0], key[1], src[0], src[1], self.sent[key],
                             ", failed %d" % self.failed[key] if self.failed[key] else ""))
         total = sum(self.sent.values())
-        lines.append("total: %d datagrams from %d senders to %s:%d%s"
-                     % (total, len(self.socks), self.target[0], self.target[1],
+        lines.append("total: %d datagrams from %d senders to %s:%d%s%s"
+                     % (total, len(self.sent), self.target[0], self.target[1],
                         ", %d failed" % sum(self.failed.values())
-                        if any(self.failed.values()) else ""))
+                        if any(self.failed.values()) else "",
+                        ", %d sockets reopened" % self.reopened if self.reopened else ""))
         return lines
 
 

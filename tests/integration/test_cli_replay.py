@@ -426,3 +426,30 @@ def test_replay_burst_at_full_speed_into_syslogng(tmp_path, start_sng):
         got = wait_for(lambda: len(sng.log_lines(host)) >= 800 and sng.log_lines(host),
                        timeout=30, message="%s: %d lines" % (host, len(sng.log_lines(host))))
         assert got == want[orig]
+
+
+def test_replayer_bounds_open_sockets_and_keeps_addresses():
+    from syslogng_netconsole.cmd_replay import Replayer
+    rx = listener()
+    rep = Replayer("127.0.0.1", rx.getsockname()[1], max_sockets=3)
+    try:
+        order = [("10.9.0.%d" % (i % 7 + 1), i) for i in range(70)]
+        for src, i in order:
+            rep.send(src, 6665, b"%s %d" % (src.encode(), i))
+            assert len(rep.socks) <= 3
+        got = drain(rx, len(order))
+    finally:
+        rep.close()
+        rx.close()
+    assert len(got) == 70
+    for src_addr, _port, data in got:
+        orig, i = data.split()
+        # 10.9.0.k -> 127.0.0.(k+1): first appearance order is 10.9.0.1, .2, ...
+        assert src_addr == "127.0.0.%d" % (int(orig.split(b".")[-1]) + 1)
+    per_orig = {}
+    for _s, _p, data in got:
+        orig, i = data.split()
+        per_orig.setdefault(orig, []).append(int(i))
+    assert all(v == sorted(v) for v in per_orig.values())
+    assert rep.reopened > 0 and sum(rep.sent.values()) == 70
+    assert "total: 70 datagrams from 7 senders" in rep.summary()[-1]
