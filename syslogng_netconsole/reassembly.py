@@ -65,6 +65,13 @@ COUNTER_NAMES = (
 )
 
 
+def _msgid(rec):
+    m = rec.fields.get("msgid") if rec.fields else None
+    if m is not None and m.isascii() and m.isdigit() and len(m) <= 10:
+        return int(m)
+    return None
+
+
 class _FragSet:
     __slots__ = ("piece", "first", "deadline", "parts", "got", "nbytes")
 
@@ -222,7 +229,8 @@ class _PlainStream(_Stream):
 
 class _ExtStream(_Stream):
     __slots__ = ("frags", "closed", "next_seq", "max_seq", "last_ts", "held",
-                 "ring_seq", "ring_ts", "cont", "cont_deadline", "old_cont")
+                 "ring_seq", "ring_ts", "cont", "cont_deadline", "old_cont",
+                 "last_msgid", "last_release", "cont_undo")
 
     def __init__(self, r, key, src_port, now):
         _Stream.__init__(self, r, key, src_port, now)
@@ -238,6 +246,9 @@ class _ExtStream(_Stream):
         self.cont = None            # last released record, waiting for 'c' pieces
         self.cont_deadline = 0.0
         self.old_cont = False       # 3.5-4.8 semantics seen ('+' follows 'c')
+        self.cont_undo = None       # how to split off the last 'c' joined (see _cont)
+        self.last_msgid = None      # sysdata msgid of the last released record (6.17+)
+        self.last_release = None
 
     def due(self):
         d = None
@@ -336,7 +347,9 @@ class _ExtStream(_Stream):
                     ns = s
             self.next_seq = ns
         if seq >= ns:
-            if self.last_ts is not None and rec.ts_us + self.r.reboot_us < self.last_ts:
+            if ((self.last_ts is not None and rec.ts_us + self.r.reboot_us < self.last_ts)
+                    or (rec.release is not None and self.last_release is not None
+                        and rec.release != self.last_release)):
                 self._reboot(rec, now)
                 return
             h = self.held.get(seq)
@@ -347,7 +360,10 @@ class _ExtStream(_Stream):
                 c["reordered"] += 1
             if self.max_seq is None or seq > self.max_seq:
                 self.max_seq = seq
-            if seq == ns:
+            # msgid (6.17+) counts what the target really sent: the next msgid
+            # means the seq gap is loglevel filtering, nothing to wait for
+            if seq == ns or (not self.held and self.last_msgid is not None
+                             and _msgid(rec) == (self.last_msgid + 1) & 0xFFFFFFFF):
                 self._release(rec, now)
                 self._release_run(now)
                 return
@@ -361,7 +377,9 @@ class _ExtStream(_Stream):
             c["duplicates"] += 1
             return
         if (ns - seq > len(self.ring_seq) or rec.text.startswith("Linux version ")
-                or (self.last_ts is not None and rec.ts_us + self.r.reboot_us < self.last_ts)):
+                or (self.last_ts is not None and rec.ts_us + self.r.reboot_us < self.last_ts)
+                or (rec.release is not None and self.last_release is not None
+                    and rec.release != self.last_release)):
             self._reboot(rec, now)
             return
         # a record whose gap was given up on: still emitted, out of order
@@ -380,10 +398,20 @@ class _ExtStream(_Stream):
 
     def _release(self, rec, now):
         gap = rec.seq - self.next_seq
+        mid = _msgid(rec)
+        if mid is not None:
+            # seq gaps are normal (loglevel filtering); a msgid gap is real loss
+            if self.last_msgid is not None:
+                mgap = (mid - self.last_msgid - 1) & 0xFFFFFFFF
+                if mgap < 0x80000000:
+                    gap = mgap
+            self.last_msgid = mid
         if gap > 0:
             rec.lost_before = gap
             self.r.counters["lost"] += gap
         self.next_seq = rec.seq + 1
+        if rec.release is not None:
+            self.last_release = rec.release
         self._remember(rec)
         if self.last_ts is None or rec.ts_us > self.last_ts:
             self.last_ts = rec.ts_us
@@ -442,6 +470,8 @@ class _ExtStream(_Stream):
         self.next_seq = None
         self.max_seq = None
         self.last_ts = None
+        self.last_msgid = None
+        self.last_release = None
         self.ring_seq = array("q", [-1]) * len(self.ring_seq)
         self.ring_ts = array("q", [-1]) * len(self.ring_ts)
         self.closed.clear()
@@ -455,12 +485,30 @@ class _ExtStream(_Stream):
     def _cont(self, rec, now):
         flag = rec.flags
         held = self.cont
-        if flag == "+":
+        if flag == "+" and not self.old_cont:
+            # First '+': a 3.5-4.8 kernel, where 'c' opened a line and '+'
+            # continues it. Split the 'c' just joined off its parent again.
             self.old_cont = True
+            undo = self.cont_undo
+            if undo is not None and held is not None:
+                plen, pfrags, pinc, pfields, crec = undo
+                held.text = held.text[:plen]
+                held.continued -= 1
+                held.fragments = pfrags
+                held.incomplete = pinc
+                held.fields = pfields
+                self._hold(-len(crec.text))
+                self.r.counters["continued"] -= 1
+                self._flush_cont()
+                self.cont = held = crec
+                self._hold(len(crec.text))
         if flag == "+" or (flag == "c" and not self.old_cont):
             if (held is not None and rec.lost_before == 0
                     and (held.caller is None or rec.caller is None or held.caller == rec.caller)
                     and len(held.text) + len(rec.text) <= self.r.limits.max_record_bytes):
+                if flag == "c":
+                    self.cont_undo = (len(held.text), held.fragments, held.incomplete,
+                                      dict(held.fields), rec)
                 held.text += rec.text
                 held.continued += 1
                 held.fragments += rec.fragments
@@ -475,6 +523,7 @@ class _ExtStream(_Stream):
         if held is not None:
             self._flush_cont()
         self.cont = rec
+        self.cont_undo = None
         self._hold(len(rec.text))
         self.cont_deadline = now + self.r.limits.cont_hold
 
@@ -482,6 +531,7 @@ class _ExtStream(_Stream):
         held = self.cont
         if held is not None:
             self.cont = None
+            self.cont_undo = None
             self._hold(-len(held.text))
             self._emit(held)
 
@@ -536,6 +586,8 @@ class Reassembler:
         if not payload:
             c["dropped_empty"] += 1
             return
+        if host[:7] == "::ffff:" and "." in host:
+            host = host[7:]
         p = wire.parse_extended(payload)
         if p is None:
             key = (host, dst_port, PLAIN)

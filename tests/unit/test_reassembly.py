@@ -295,3 +295,255 @@ def test_flood_of_incomplete_fragment_sets_is_bounded():
     r.records()
     assert r.counters["fragments_incomplete"] == 10000
     assert r.pending_bytes == 0
+
+
+# --- timers: a held piece comes out when its timeout passes, host silent ------
+
+HELD = {
+    "fragment": ([b"6,50,100,-,ncfrag=0/20;0123456789"], True),
+    "cut_line": ([b"[    1.000000] " + b"C" * 985], True),
+    "reorder": ([b"6,1,10,-;a\n", b"6,3,30,-;c\n"], False),
+    "cont_hold": ([b"6,1,10,-;last words\n"], False),
+    "short_partial": ([b"[    1.000000] no newline"], False),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HELD))
+def test_held_piece_comes_out_by_timer_alone(kind):
+    datagrams, incomplete = HELD[kind]
+    r = Reassembler()
+    for i, d in enumerate(datagrams):
+        r.process(d, H, 6665, 6666, i * 0.001)
+    before = len(r.records())
+    deadlines = []
+    for _ in range(10):     # the glue's timer loop, no more datagrams
+        dl = r.next_deadline()
+        if dl is None:
+            break
+        assert not deadlines or dl > deadlines[-1]
+        deadlines.append(dl)
+        r.expire(dl)
+    assert r.next_deadline() is None
+    assert deadlines and deadlines[-1] < 3.0, "held longer than the timeouts allow"
+    recs = r.records()
+    assert before + len(recs) == len(datagrams) if kind == "reorder" else len(recs) == 1
+    assert recs[-1].incomplete == incomplete
+    assert r.pending_bytes == 0
+
+
+def test_expire_before_deadline_does_nothing():
+    r = Reassembler()
+    r.process(b"6,50,100,-,ncfrag=0/20;0123456789", H, 6665, 6666, 0.0)
+    dl = r.next_deadline()
+    r.expire(dl - 1e-3)
+    assert r.records() == [] and r.next_deadline() == dl
+
+
+# --- fragments: validation and ordering ---------------------------------------
+
+def test_fragment_counters_for_bogus_sets():
+    r = Reassembler(Limits(max_frag_total=100))
+    r.process(b"6,1,1,-,ncfrag=0/200;x", H, 1, 2, 0.0)              # total above cap
+    r.process(b"6,2,2,-,ncfrag=0/10;abcde", H, 1, 2, 0.0)
+    r.process(b"6,2,2,-,ncfrag=5/12;fghij", H, 1, 2, 0.0)           # total changed
+    r.process(b"6,2,2,-,ncfrag=0/10;ABCDE", H, 1, 2, 0.0)           # same offset, other bytes
+    r.process(b"6,2,2,-,ncfrag=9/3;x", H, 1, 2, 0.0)                # off >= total
+    r.process(b"6,2,2,-,ncfrag=0/10,ncfrag=5/10;fghij", H, 1, 2, 0.0)  # two ncfrag fields
+    c = r.counters
+    assert c["dropped_frag_too_big"] == 1 and c["dropped_frag_mismatch"] == 1
+    assert c["dropped_frag_conflict"] == 1 and c["dropped_bad_ncfrag"] == 2
+    r.process(b"6,2,2,-,ncfrag=5/10;fghij", H, 1, 2, 0.01)
+    r.flush(1)
+    assert texts(r.records()) == ["abcdefghij"]
+
+
+def test_overlapping_fragments_complete_once_covered():
+    body = b"0123456789abcdef\n"
+    r = Reassembler()
+    r.process(b"6,9,9,-,ncfrag=0/17;" + body[:10], H, 1, 2, 0.0)
+    r.process(b"6,9,9,-,ncfrag=5/17;" + body[5:12], H, 1, 2, 0.0)     # overlap, hole at 12
+    r.flush(0.5) if False else None
+    assert r.records() == []
+    r.process(b"6,9,9,-,ncfrag=12/17;" + body[12:], H, 1, 2, 0.0)
+    r.flush(0.5)
+    assert texts(r.records()) == ["0123456789abcdef"]
+
+
+def test_incomplete_set_shows_holes():
+    r = Reassembler()
+    r.process(b"6,9,9,-,ncfrag=5/15;FGHIJ", H, 1, 2, 0.0)
+    r.flush(1.0)
+    (x,) = r.records()
+    assert x.incomplete and x.text == "[...]FGHIJ[...]" and x.fragments == 1
+
+
+def test_first_record_waits_for_lower_fragmented_seq():
+    f1 = b"6,10,100,-,ncfrag=0/6;abc"
+    f2 = b"6,10,100,-,ncfrag=3/6;de\n"
+    recs, r = run([f1, b"6,11,110,-;next\n", f2], end=5)
+    assert texts(recs) == ["abcde", "next"] and r.counters["late"] == 0
+
+
+def test_gap_waits_for_fragment_set_in_it_then_keeps_order():
+    # record 11 complete, record 10 loses its second fragment: 10 comes out
+    # incomplete at the fragment timeout, before 11, and nothing is late
+    recs, r = run([b"6,9,90,-;nine\n", b"6,10,100,-,ncfrag=0/6;abc", b"6,11,110,-;eleven\n"],
+                  end=5)
+    assert texts(recs) == ["nine", "abc[...]", "eleven"]
+    assert recs[1].incomplete and r.counters["late"] == 0 and r.counters["lost"] == 0
+
+
+# --- continuation ----------------------------------------------------------------
+
+def test_old_kernel_c_plus_semantics():
+    # 3.5-4.8: 'c' opens an unfinished line, '+' continues it
+    recs, _ = run([b"6,1,10,-;plain\n", b"6,2,20,c;Calibrating... \n",
+                   b"6,3,30,+;4000 BogoMIPS\n", b"6,4,40,c;next line \n", b"6,5,50,+;done\n"],
+                  end=5)
+    assert texts(recs) == ["plain", "Calibrating... 4000 BogoMIPS", "next line done"]
+
+
+def test_cont_other_caller_not_joined():
+    recs, r = run([b"4,1,10,-,caller=T1;foo\n", b"4,2,20,c,caller=T2; bar\n"], end=5)
+    assert texts(recs) == ["foo", " bar"] and r.counters["cont_orphans"] == 1
+
+
+def test_cont_without_parent_kept():
+    recs, r = run([b"4,2,20,c; orphan\n"], end=5)
+    assert texts(recs) == [" orphan"] and recs[0].flags == "c"
+
+
+def test_cont_join_capped():
+    lim = Limits(max_record_bytes=20)
+    recs, r = run([b"4,1,10,-;0123456789\n", b"4,2,20,c;abcdefghij\n", b"4,3,30,c;KLMNO\n"],
+                  limits=lim, end=5)
+    assert texts(recs) == ["0123456789abcdefghij", "KLMNO"]
+
+
+def test_cont_after_hold_expired_is_orphan():
+    recs, r = run([(0.0, b"4,1,10,-;foo\n"), (3.0, b"4,2,20,c; bar\n")], end=5)
+    assert texts(recs) == ["foo", " bar"]
+
+
+# --- sequence: msgid, reboots, streams --------------------------------------------
+
+def test_msgid_releases_across_seq_gap_without_waiting_and_counts_real_loss():
+    r = Reassembler()
+    r.process(b"6,10,100,-;a\n msgid=1\n", H, 1, 2, 0.0)
+    r.process(b"6,15,150,-;b\n msgid=2\n", H, 1, 2, 0.001)     # seq gap 4: filtering
+    r.process(b"6,16,160,-;c\n msgid=2\n", H, 1, 2, 0.002)     # wrong msgid: waits
+    r.flush(0.003)
+    recs = r.records()
+    assert texts(recs) == ["a", "b", "c"]
+    # b came out as soon as c arrived (no reorder wait); no loss counted for it
+    assert [x.lost_before for x in recs] == [0, 0, 0]
+    r2 = Reassembler()
+    r2.process(b"6,10,100,-;a\n msgid=1\n", H, 1, 2, 0.0)
+    r2.process(b"6,11,110,-;b\n msgid=4\n", H, 1, 2, 0.001)    # msgid 2, 3 lost
+    r2.flush(1.0)
+    recs = r2.records()
+    assert [x.lost_before for x in recs] == [0, 2] and r2.counters["lost"] == 2
+
+
+def test_msgid_release_is_immediate():
+    r = Reassembler(Limits(cont_hold=0.01))
+    r.process(b"6,10,100,-;a\n msgid=7\n", H, 1, 2, 0.0)
+    r.process(b"6,20,200,-;b\n msgid=8\n", H, 1, 2, 0.001)
+    # no reorder hold: only the continuation hold of b remains
+    assert r.next_deadline() == pytest.approx(0.011)
+
+
+def test_reboot_by_timestamp_jump_and_by_release_change():
+    recs, r = run([b"6,100,900000000,-;old\n", b"6,120,5000,-;new boot, seq forward\n"], end=5)
+    assert [x.boot for x in recs] == [0, 1]
+    recs, r = run([b"6.1.0,6,100,900000,-;old\n", b"6.2.0,6,101,900100,-;new kernel\n"], end=5)
+    assert [x.boot for x in recs] == [0, 1] and r.counters["reboots"] == 1
+
+
+def test_small_timestamp_jitter_is_not_a_reboot():
+    recs, r = run([b"6,1,1000000,-;a\n", b"6,2,999000,-;b\n"], end=5)
+    assert [x.boot for x in recs] == [0, 0] and r.counters["reboots"] == 0
+
+
+def test_plain_reboot_on_linux_version():
+    recs, r = run([b"[ 5000.000000] old\n", b"[    0.000000] Linux version 6.1.0 (gcc)\n",
+                   b"[    0.000001] Command line: x\n"], end=5)
+    assert [x.boot for x in recs] == [0, 1, 1]
+
+
+def test_reboot_flushes_held_pieces_of_old_boot():
+    recs, r = run([b"6,4999,89000000,-;prev\n", b"6,5000,90000000,-,ncfrag=0/20;0123456789",
+                   b"5,0,0,-;Linux version 6.1.0\n"], end=5)
+    assert texts(recs) == ["prev", "0123456789[...]", "Linux version 6.1.0"]
+    assert [x.boot for x in recs] == [0, 0, 1] and recs[1].incomplete
+
+
+def test_two_targets_same_host_duplicates_dropped():
+    r = Reassembler()
+    for sport in (6665, 6675):      # two extended targets, same receiver port
+        r.process(b"6,1,10,-;once\n", H, sport, 6666, 0.0)
+    r.flush(1)
+    assert texts(r.records()) == ["once"] and r.counters["duplicates"] == 1
+
+
+def test_streams_split_by_destination_port():
+    r = Reassembler()
+    r.process(b"6,1,10,-;a\n", H, 6665, 6666, 0.0)
+    r.process(b"6,1,10,-;b\n", H, 6665, 6667, 0.0)
+    r.flush(1)
+    assert sorted((x.dst_port, x.text) for x in r.records()) == [(6666, "a"), (6667, "b")]
+    assert r.counters["duplicates"] == 0 and r.counters["hosts"] == 2
+
+
+def test_ipv4_mapped_ipv6_is_the_ipv4_host():
+    r = Reassembler()
+    r.process(b"6,1,10,-,ncfrag=0/4;ab", "::ffff:10.0.0.7", 6665, 6666, 0.0)
+    r.process(b"6,1,10,-,ncfrag=2/4;c\n", "10.0.0.7", 6665, 6666, 0.0)
+    r.flush(1)
+    (x,) = r.records()
+    assert (x.host, x.text, x.incomplete) == ("10.0.0.7", "abc", False)
+
+
+# --- memory bounds -------------------------------------------------------------------
+
+def test_lru_eviction_beyond_stream_cap_emits_pending():
+    r = Reassembler(Limits(max_streams=3))
+    for i in range(5):
+        r.process(b"6,1,10,-,ncfrag=0/8;half", "10.0.0.%d" % i, 1, 2, i * 0.01)
+    c = r.counters
+    assert c["evicted"] == 2 and c["hosts"] == 3 and len(r._streams) == 3
+    recs = r.records()
+    assert sorted(x.host for x in recs) == ["10.0.0.0", "10.0.0.1"]
+    assert all(x.incomplete for x in recs)
+
+
+def test_idle_streams_forgotten():
+    r = Reassembler(Limits(idle_timeout=60))
+    r.process(b"[    1.000000] hello\n", "10.0.0.1", 1, 2, 0.0)
+    r.process(b"[    1.000000] hello\n", "10.0.0.2", 1, 2, 50.0)
+    r.expire(61.0)
+    assert r.counters["idle_evicted"] == 1 and r.counters["hosts"] == 1
+    r.process(b"[    1.000000] x\n", "10.0.0.3", 1, 2, 200.0)
+    assert r.counters["idle_evicted"] == 2
+
+
+def test_pending_bytes_cap_forces_flush():
+    r = Reassembler(Limits(max_pending_bytes=10000, max_frag_sets=1000))
+    for i in range(40):
+        r.process(b"6,%d,%d,-,ncfrag=0/4000;" % (i, i) + b"q" * 900, "10.0.0.%d" % (i % 4), 1, 2, 0.0)
+        assert r.pending_bytes <= 10000 + 1000
+    assert r.counters["forced_flushes"] > 0
+    r.flush(1)
+    assert len(r.records()) == 40 and r.pending_bytes == 0
+
+
+def test_reorder_held_cap():
+    lim = Limits(max_reorder_held=4)
+    r = Reassembler(lim)
+    r.process(b"6,1,10,-;first\n", H, 1, 2, 0.0)
+    for s in range(3, 20):
+        r.process(b"6,%d,%d,-;r\n" % (s, s * 10), H, 1, 2, 0.0)
+        assert len(r._streams[(H, 2, EXTENDED)].held) <= 4
+    r.flush(1)
+    recs = r.records()
+    assert [x.seq for x in recs] == [1] + list(range(3, 20)) and recs[1].lost_before == 1
