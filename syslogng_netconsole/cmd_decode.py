@@ -22,7 +22,7 @@ HELP = "print the decoded netconsole records of pcap/pcapng captures"
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 # Record attributes in the JSON object, in this order, after host and text;
-# then Record.fields flattened under their name-value pair names (subsystem,
+# then "dmesg" (the text as the per-host file shows it) and Record.fields flattened under their name-value pair names (subsystem,
 # device, cpu, taskname, msgid, userdata.KEY), as the source posts them.
 JSON_FIELDS = (
     "src_port", "dst_port", "recv_time", "format", "seq", "ts_us", "level", "facility",
@@ -101,6 +101,7 @@ def record_json(rec):
     obj = {"host": rec.host, "text": rec.text}
     for name in JSON_FIELDS:
         obj[name] = getattr(rec, name)
+    obj["dmesg"] = rec.dmesg()
     for k, v in rec.fields.items():
         obj.setdefault(k, v)        # a record attribute wins over a same-named field
     return json.dumps(obj)

@@ -83,6 +83,11 @@ def test_extended_fragments_out_of_order_with_dictionary(tmp_path):
     assert (rec["subsystem"], rec["device"], rec["cpu"], rec["userdata.role"]) == \
         ("pci", "+pci:0000:00:19.0", "3", "db")
     assert rec["src_port"] == 6665 and rec["dst_port"] == 6666
+    assert rec["dmesg"] == "[   98.765432] " + "A" * 950 + "\n[   98.765432] second line"
+    # every name-value pair the source posts is there
+    assert set(rec) >= {"host", "text", "format", "seq", "ts_us", "level", "facility",
+                        "severity", "flags", "caller", "release", "boot", "lost_before",
+                        "fragments", "incomplete", "continued", "recv_time", "dmesg"}
     lines, _ = decode(cap)
     # a multi-line record prints one line per text line, each with the prefix
     assert lines == ["10.0.0.5: [   98.765432] " + "A" * 950,
