@@ -169,6 +169,12 @@ def known_option(name):
     return name.replace("_", "-") in OPTIONS
 
 
+def pop_options(options: Dict) -> Dict:
+    """Remove the alert options from ``options`` (a dict the caller owns) and
+    return them; the destination validates the rest itself."""
+    return {k: options.pop(k) for k in list(options) if known_option(str(k))}
+
+
 def from_options(options: Dict) -> AlertConfig:
     """Options dict -> AlertConfig; unknown keys are ignored (they belong to the
     destination). Raises ValueError("option 'NAME': why") on a bad value."""
@@ -177,11 +183,11 @@ def from_options(options: Dict) -> AlertConfig:
     for k, v in (options or {}).items():
         norm[str(k).replace("_", "-")] = v
     for name, (attr, conv, _default) in OPTIONS.items():
-        if name not in norm or norm[name] is None:
-            continue
-        v = norm[name]
+        v = norm.get(name)
         if isinstance(v, bytes):
             v = v.decode("utf-8", "replace")
+        if v is None or v == "":        # SCL blocks pass "" for "the default"
+            continue
         try:
             setattr(cfg, attr, conv(v))
         except (ValueError, TypeError) as exc:

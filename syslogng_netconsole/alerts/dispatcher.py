@@ -27,6 +27,15 @@ PRUNE_EVERY = 600.0
 IDLE_POLL = 2.0         # a channel thread re-checks the outbox at least this often
 
 
+def _name_os_thread(name):
+    """Name the OS thread (top -H, /proc/PID/task/*/comm: 15 bytes max)."""
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(15, name.encode()[:15], 0, 0, 0)     # PR_SET_NAME
+    except Exception:
+        pass
+
+
 class Dispatcher:
     def __init__(self, cfg, state_dir, log=None, clock=time.time, rand=random.random):
         self.cfg = cfg
@@ -83,8 +92,10 @@ class Dispatcher:
             self.log.error("netconsole alerts: cannot start delivery: %s" % exc)
 
     def _spawn(self, fn, arg, name):
-        t = threading.Thread(target=fn, args=(arg,) if arg is not None else (), name=name,
-                             daemon=True)
+        def run():
+            _name_os_thread(name)
+            fn(*((arg,) if arg is not None else ()))
+        t = threading.Thread(target=run, name=name, daemon=True)
         t.start()
         self._threads.append(t)
 

@@ -38,10 +38,29 @@ def severity_rank(severity):
         return SEVERITIES.index("error")
 
 
+_DETECTOR = []
+
+
+def _detector_severity():
+    """(types of the detector's vocabulary, its severity()), loaded once."""
+    if not _DETECTOR:
+        try:
+            from syslogng_netconsole.reports import kinds
+            _DETECTOR.append(({t for _, t in kinds.TITLE_TO_TYPE} | {"UNKNOWN"},
+                              kinds.severity))
+        except Exception:       # the table below still works without the detector
+            _DETECTOR.append((set(), None))
+    return _DETECTOR[0]
+
+
 def severity_of(incident_type, panicked=False):
-    """panic -> critical, Oops/BUG/GPF/KASAN... -> error, WARNING -> warning."""
+    """The detector's mapping (reports.kinds.severity) for its own types; keywords
+    otherwise: panic -> critical, Oops/BUG/GPF/KASAN... -> error, WARNING -> warning."""
     if panicked:
         return "critical"
+    types, detector_severity = _detector_severity()
+    if incident_type in types:
+        return detector_severity(incident_type, panicked)
     t = (incident_type or "").lower()
     for rx, sev in _SEVERITY_RES:
         if rx.search(t):

@@ -44,7 +44,10 @@ class Outbox:
         self.pid = os.getpid() if pid is None else pid
         self._local = threading.local()
         self._all = {}      # thread -> connection
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()      # the connection registry
+        # one writer at a time inside the process: SQLite's own busy handler sleeps
+        # in steps of up to 100 ms, which made concurrent claims take ~0.3 s
+        self._wlock = threading.RLock()
         if path == ":memory:":
             self._uri = "file:netconsole-outbox-%d?mode=memory&cache=shared" % id(self)
             self._keep = self._connect()     # keeps the in-memory database alive
@@ -100,12 +103,15 @@ class Outbox:
     # -- writing ---------------------------------------------------------------
     def transaction(self):
         """``with outbox.transaction() as tx:`` groups enqueue()/kv_set() atomically."""
-        return _Tx(self._db(), immediate=True)
+        return _Tx(self._db(), True, self._wlock)
 
     def enqueue(self, alert, channels, now, tx=None):
         """Store ``alert`` (model.Alert) for each channel id. Returns how many
         delivery rows were new (0 for an alert id already stored)."""
-        db = tx.db if tx else self._db()
+        if tx is None:
+            with self.transaction() as tx:
+                return self.enqueue(alert, channels, now, tx)
+        db = tx.db
         db.execute("INSERT OR IGNORE INTO alerts (id, created_at, payload) VALUES (?,?,?)",
                    (alert.id, now, alert.to_json()))
         n = 0
@@ -117,9 +123,11 @@ class Outbox:
         return n
 
     def kv_set(self, key, value, tx=None):
-        db = tx.db if tx else self._db()
-        db.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?,?)",
-                   (key, json.dumps(value)))
+        if tx is None:
+            with self.transaction() as tx:
+                return self.kv_set(key, value, tx)
+        tx.db.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?,?)",
+                      (key, json.dumps(value)))
 
     def kv_get(self, key, default=None):
         row = self._db().execute("SELECT value FROM kv WHERE key=?", (key,)).fetchone()
@@ -135,7 +143,7 @@ class Outbox:
         """The next due row of ``channel`` -> (alert_id, payload, attempts, created_at)
         with a lease taken, or None."""
         db = self._db()
-        with _Tx(db, immediate=True):
+        with _Tx(db, True, self._wlock):
             row = db.execute(
                 "SELECT d.alert_id, a.payload, d.attempts, d.created_at FROM deliveries d"
                 " JOIN alerts a ON a.id = d.alert_id"
@@ -152,9 +160,10 @@ class Outbox:
 
     def _finish(self, alert_id, channel, sets, args):
         db = self._db()
-        db.execute("UPDATE deliveries SET %s, lease_until=NULL, lease_pid=NULL,"
-                   " attempts=attempts+1 WHERE alert_id=? AND channel=?" % sets,
-                   tuple(args) + (alert_id, channel))
+        with _Tx(db, True, self._wlock):
+            db.execute("UPDATE deliveries SET %s, lease_until=NULL, lease_pid=NULL,"
+                       " attempts=attempts+1 WHERE alert_id=? AND channel=?" % sets,
+                       tuple(args) + (alert_id, channel))
 
     def mark_sent(self, alert_id, channel, now):
         self._finish(alert_id, channel, "state='sent', done_at=?, last_error=NULL", [now])
@@ -177,7 +186,7 @@ class Outbox:
     # -- housekeeping and introspection -------------------------------------------
     def prune(self, now, keep=7 * 86400.0):
         db = self._db()
-        with _Tx(db):
+        with _Tx(db, True, self._wlock):
             db.execute("DELETE FROM deliveries WHERE state<>'pending' AND done_at<?",
                        (now - keep,))
             db.execute("DELETE FROM alerts WHERE id NOT IN"
@@ -198,14 +207,23 @@ class Outbox:
 
 
 class _Tx:
-    def __init__(self, db, immediate=False):
+    def __init__(self, db, immediate, lock):
         self.db = db
         self.immediate = immediate
+        self.lock = lock
 
     def __enter__(self):
-        self.db.execute("BEGIN IMMEDIATE" if self.immediate else "BEGIN")
+        self.lock.acquire()
+        try:
+            self.db.execute("BEGIN IMMEDIATE" if self.immediate else "BEGIN")
+        except BaseException:
+            self.lock.release()
+            raise
         return self
 
     def __exit__(self, et, ev, tb):
-        self.db.execute("COMMIT" if et is None else "ROLLBACK")
+        try:
+            self.db.execute("COMMIT" if et is None else "ROLLBACK")
+        finally:
+            self.lock.release()
         return False

@@ -42,7 +42,7 @@ class _Handler:
         self.box = box
 
     async def handle_DATA(self, server, session, envelope):
-        self.box.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos),
+        self.box.append({"t": time.time(), "from": envelope.mail_from, "to": list(envelope.rcpt_tos),
                          "data": envelope.original_content or envelope.content,
                          "auth": getattr(session, "authenticated", False),
                          "tls": server.transport.get_extra_info("ssl_object") is not None})
@@ -135,7 +135,7 @@ class HttpServer:
                     except ValueError:
                         js = None
                     with outer._lock:
-                        outer.requests.append({"path": self.path, "headers": dict(self.headers),
+                        outer.requests.append({"t": time.time(), "path": self.path, "headers": dict(self.headers),
                                                "body": body, "json": js})
                 data = text.encode()
                 self.send_response(status)

@@ -87,10 +87,15 @@ def test_min_severity():
 
 @pytest.mark.parametrize("typ,panicked,sev", [
     ("panic", False, "critical"), ("oops", True, "critical"), ("oops", False, "error"),
-    ("BUG", False, "error"), ("gpf", False, "error"), ("kasan", False, "error"),
+    ("bug", False, "error"), ("gpf", False, "error"), ("kasan", False, "error"),
     ("general protection fault", False, "error"), ("warning", False, "warning"),
-    ("WARNING", False, "warning"), ("hung_task", False, "warning"),
+    ("hung_task", False, "warning"),
     ("rcu_stall", False, "warning"), ("something-new", False, "error"),
+    # the detector's own vocabulary (syzkaller crash types, reports/kinds.py)
+    ("NULL-POINTER-DEREFERENCE", False, "error"), ("DoS", False, "error"),
+    ("BUG", False, "error"), ("KASAN-USE-AFTER-FREE-READ", False, "error"),
+    ("WARNING", False, "warning"), ("LOCKDEP", False, "warning"), ("OOM", False, "info"),
+    ("WARNING", True, "critical"), ("UNKNOWN", False, "warning"),
 ])
 def test_severity_table(typ, panicked, sev):
     assert model.severity_of(typ, panicked) == sev
