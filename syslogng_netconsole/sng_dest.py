@@ -55,6 +55,7 @@ except ImportError:                     # outside syslog-ng (unit tests)
     import logging
     _log = logging.getLogger("syslogng_netconsole.incidents")
 
+from syslogng_netconsole.alerts import config as alert_config
 from syslogng_netconsole.incident import Incident
 from syslogng_netconsole.records import EXTENDED, PLAIN, Record
 from syslogng_netconsole.reports import Detector
@@ -258,6 +259,8 @@ class IncidentDestination(_Base):
 
     def init(self, options):
         try:
+            options = dict(options or {})
+            self.alert_cfg = alert_config.from_options(alert_config.pop_options(options))
             self.opts = parse_options(options)
         except ValueError as exc:
             _log.error("netconsole-incidents: %s" % exc)
@@ -555,10 +558,23 @@ class IncidentDestination(_Base):
     # -- alert hook (issue 5) --------------------------------------------------
 
     def _start_alerts(self):
-        """Build and start the alert dispatcher from self.opts (main thread)."""
+        """Build and start the alert dispatcher (main thread); see alerts/dispatcher.py."""
+        self._alerts = None
+        if not self.alert_cfg.enabled:
+            return
+        from syslogng_netconsole.alerts.dispatcher import Dispatcher
+        self._alerts = Dispatcher(self.alert_cfg, self.state_dir, _log)
+        self._alerts.start()
 
     def _stop_alerts(self):
-        """Stop the alert dispatcher (main thread, deinit)."""
+        """Stop the alert dispatcher (main thread, deinit): no thread outlives a reload."""
+        alerts, self._alerts = getattr(self, "_alerts", None), None
+        if alerts is not None:
+            alerts.stop(timeout=1.0)     # a thread inside a slow request finishes alone
 
     def _on_incident(self, incident: Incident):
-        """A new incident was stored: hand it to alerting. Must not block."""
+        """A new incident was stored: queue its alerts in the outbox (a few ms, never
+        raises, never touches the network)."""
+        alerts = getattr(self, "_alerts", None)
+        if alerts is not None:
+            alerts.submit(incident, time.time())
