@@ -117,12 +117,10 @@ LIMIT_OPTIONS = {
 }
 
 # Record attribute -> name-value pair under .netconsole. (None values are not set)
-RECORD_PAIRS = (
-    ("format", "format"), ("seq", "seq"), ("ts_us", "ts_us"), ("level", "level"),
-    ("flags", "flags"), ("caller", "caller"), ("release", "release"),
-    ("boot", "boot"), ("lost_before", "lost_before"), ("fragments", "fragments"),
-    ("incomplete", "incomplete"), ("continued", "continued"), ("src_port", "src_port"),
-)
+# Record attribute -> name-value pair under .netconsole. (None values are not set).
+# Numbers: decimal strings; text: NUL made visible (3.38 would cut the value there).
+NUMBER_PAIRS = ("seq", "ts_us", "level", "boot", "lost_before", "fragments", "continued", "src_port")
+TEXT_PAIRS = ("format", "flags", "caller", "release")
 # Record.fields keys are already pair names (subsystem, device, cpu, taskname, msgid,
 # release, userdata.KEY, ...); the dictionary's upper-case spelling is mapped too
 FIELD_PAIRS = {"SUBSYSTEM": "subsystem", "DEVICE": "device"}
@@ -181,23 +179,18 @@ def _clean(s: str) -> str:
 
 def message_pairs(rec) -> List[Tuple[str, str]]:
     """(name, value) pairs posted under .netconsole. for a Record, all str."""
-    out = []
-    for attr, name in RECORD_PAIRS:
-        v = getattr(rec, attr, None)
-        if v is None:
-            continue
-        if isinstance(v, bool):
-            v = "1" if v else "0"
-        out.append((name, _clean(str(v))))
-    seen = {n for n, _ in out}
-    for i, (key, value) in enumerate((getattr(rec, "fields", None) or {}).items()):
-        if i >= MAX_FIELDS:
-            break
-        name = FIELD_PAIRS.get(key) or _KEY_UNSAFE.sub("_", str(key))[:80]
-        if name in seen:
-            continue
-        seen.add(name)
-        out.append((name, _clean(str(value))))
+    out = [(n, str(v)) for n, v in ((n, getattr(rec, n)) for n in NUMBER_PAIRS) if v is not None]
+    out += [(n, _clean(v)) for n, v in ((n, getattr(rec, n)) for n in TEXT_PAIRS) if v]
+    out.append(("incomplete", "1" if rec.incomplete else "0"))
+    fields = rec.fields
+    if fields:
+        for i, (key, value) in enumerate(fields.items()):
+            if i >= MAX_FIELDS:
+                break
+            name = FIELD_PAIRS.get(key) or _KEY_UNSAFE.sub("_", key)[:80]
+            if name in TEXT_PAIRS and getattr(rec, name):
+                continue  # e.g. the release prefix already set .netconsole.release
+            out.append((name, _clean(value)))
     out.append(("dmesg", _clean(rec.dmesg())))
     return out
 
@@ -322,6 +315,12 @@ def _sweep_orphans(now: float) -> None:
 
 class NetconsoleSource(_Base):
     """syslog-ng python() source class; see the module docstring."""
+
+    @staticmethod
+    def generate_persist_name(options):
+        # one name per listen address/port: several netconsole() sources need no persist-name()
+        o = dict(options or {})
+        return "netconsole(%s,%s)" % (str(o.get("ip", "")).replace(" ", ""), o.get("port", ""))
 
     def init(self, options):
         self._exit = threading.Event()
