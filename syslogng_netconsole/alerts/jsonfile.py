@@ -29,6 +29,7 @@ class JsonFileChannel(Channel):
     def deliver(self, alert, now):
         line = self.render(alert) + "\n"
         try:
+            os.makedirs(os.path.dirname(self.path) or ".", mode=0o750, exist_ok=True)
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
             try:
                 os.write(fd, line.encode("utf-8"))
