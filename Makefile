@@ -4,7 +4,7 @@ PYTEST = $(PYTHON) -m pytest
 PORT ?= 6666
 LOGDIR ?= $(CURDIR)/run/logs
 
-.PHONY: test deps test-unit test-syslogng test-kernel test-kernel-full test-alerts \
+.PHONY: test deps test-unit test-syslogng test-kernel test-kernel-full kernel-fixtures test-alerts \
         test-chroot test-packaging bench run deb rpm clean
 
 # The README's test command: installs what the tests need, then runs every tier.
@@ -27,6 +27,10 @@ test-kernel: deps
 test-kernel-full: deps
 	NETCONSOLE_KERNEL_MATRIX=full $(PYTEST) -ra tests/kernel
 
+# Regenerates tests/fixtures/kernel-* (real QEMU guests; see tests/fixtures/README.md).
+kernel-fixtures: deps
+	$(PYTHON) tests/kernel/make_fixtures.py
+
 test-alerts: deps
 	$(PYTEST) -ra tests/alerts
 
@@ -37,8 +41,17 @@ bench:
 	$(PYTHON) bench/bench_core.py
 
 # Runs the collector in the foreground with the project's own config.
+# Installs only the runtime packages that are missing (not the test tools).
+RUN_PKGS = syslog-ng-core syslog-ng-mod-python python3-regex
 run:
-	sh tests/install-deps.sh
+	@missing=""; for p in $(RUN_PKGS); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "run: installing:$$missing"; \
+	  apt-get -o DPkg::Lock::Timeout=600 update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $$missing; \
+	fi
 	PORT=$(PORT) LOGDIR=$(LOGDIR) $(PYTHON) -m syslogng_netconsole.devrun
 
 clean:

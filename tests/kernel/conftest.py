@@ -2,7 +2,7 @@
 
 Each boot adds a row (kernel, mode, scenario, result, seconds, agreement) to
 the table printed in pytest's terminal summary and written to
-``tests/kernel/.cache/results.jsonl``.
+``tests/kernel/.cache/results-DATE-PID.jsonl``.
 """
 
 import json
@@ -10,6 +10,7 @@ import os
 import pathlib
 import shutil
 import sys
+import time
 
 import pytest
 
@@ -20,7 +21,9 @@ for p in (str(HERE), str(TESTS), str(TESTS.parent)):
         sys.path.insert(0, p)
 
 RESULTS = []
-RESULTS_FILE = HERE / ".cache" / "results.jsonl"
+# one file per session: concurrent sessions must not mix their rows
+RESULTS_FILE = HERE / ".cache" / ("results-%s-%d.jsonl"
+                                  % (time.strftime("%Y%m%d-%H%M%S", time.gmtime()), os.getpid()))
 
 
 def missing_tools():
@@ -44,11 +47,6 @@ def kernel_report():
         with open(str(RESULTS_FILE), "a") as f:
             f.write(json.dumps(row) + "\n")
     return add
-
-
-def pytest_sessionstart(session):
-    if RESULTS_FILE.exists():
-        RESULTS_FILE.unlink()
 
 
 def pytest_terminal_summary(terminalreporter):

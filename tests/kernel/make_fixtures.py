@@ -1,0 +1,105 @@
+#!/usr/bin/python3
+"""Regenerate the real-kernel fixtures under tests/fixtures/ (``make kernel-fixtures``).
+
+Each fixture is one QEMU run of the kernel tier (guest_run.boot_guest) with a
+real syslog-ng collector (tests/harness/sng.py) listening:
+
+  NAME.pcap         every frame the guest NIC sent (QEMU filter-dump; Ethernet,
+                    10.0.2.15:6665 -> 10.0.2.2:PORT), i.e. the netconsole stream
+  NAME.serial.log   the guest's serial console (ground truth, CR LF line ends)
+  NAME.decoded.log  the per-host log syslog-ng wrote for that stream
+  kernel-fixtures.json  per fixture: kernel release, mode, scenario, port, the
+                    agreement of the decoded log with the console
+
+A run whose decoded log does not agree with its console is not written.
+Usage: make_fixtures.py [NAME...]   (default: all of FIXTURES)
+"""
+
+import json
+import pathlib
+import shutil
+import sys
+import tempfile
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent), str(HERE.parents[1])]
+
+import console_compare as cc  # noqa: E402
+import guest_run  # noqa: E402
+from harness.sng import Syslogng  # noqa: E402
+
+OUT = HERE.parent / "fixtures"
+MANIFEST = OUT / "kernel-fixtures.json"
+
+# name -> (kernel, mode, scenario, why it is here)
+FIXTURES = {
+    "kernel-6.1-extended-oops-panic": (
+        "6.1", "extended", "oops-panic",
+        "NULL-pointer Oops that becomes a panic (panic_on_oops=1); extended format"),
+    "kernel-6.12-release-warn": (
+        "6.12", "release", "warn",
+        "one WARN() with a message; extended format with the release prefix"),
+    "kernel-6.1-plain-bug": (
+        "6.1", "plain", "bug", "BUG() (invalid opcode Oops, not a panic); plain format"),
+    "kernel-6.12-configfs-oops": (
+        "6.12", "configfs", "oops",
+        "NULL-pointer Oops without panic; configfs target with userdata guest, role; no boot replay"),
+    "kernel-6.1-extended-sysrq-t": (
+        "6.1", "extended", "sysrq-t",
+        "sysrq-t task dump: stack traces that are not a crash; many 'c' continuation records"),
+}
+
+
+def _wait_stable(path, quiet=2.0, limit=30.0):
+    deadline = time.monotonic() + limit
+    last, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        size = path.stat().st_size if path.exists() else -1
+        if size != last:
+            last, since = size, time.monotonic()
+        elif size >= 0 and time.monotonic() - since >= quiet:
+            return
+        time.sleep(0.1)
+
+
+def make(name, kernel, mode, scenario, why, work):
+    with Syslogng(work / ("sng-" + name)) as sng:
+        run = guest_run.boot_guest(kernel, mode, scenario, sng.port, work, name=name)
+        _wait_stable(sng.log_path("127.0.0.1"))
+        decoded = sng.read_log("127.0.0.1")
+    if run.timed_out or run.exit_code != 0:
+        raise SystemExit("%s: QEMU failed (exit %s, timed out %s)" % (name, run.exit_code,
+                                                                      run.timed_out))
+    console, _ = cc.console_lines(run.serial_log.read_bytes())
+    before_6_2 = guest_run.kernel_tuple(run.kver) < (6, 2)
+    extended = mode != "plain"
+    ag = cc.compare(console, cc.decoded_lines(decoded), extended=extended,
+                    ext_max=None if before_6_2 else cc.EXT_MESSAGE_MAX,
+                    console_max=1024 if extended and before_6_2 else None)
+    if not ag.ok:
+        raise SystemExit("%s: decoded log disagrees with the console: %s\n%s"
+                         % (name, ag.summary(), "\n".join(ag.problems)))
+    OUT.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(str(run.pcap), str(OUT / (name + ".pcap")))
+    shutil.copy2(str(run.serial_log), str(OUT / (name + ".serial.log")))
+    (OUT / (name + ".decoded.log")).write_text(decoded)
+    print("%s: %s (%.1fs)" % (name, ag.summary(), run.seconds), flush=True)
+    return {"kernel": run.kver, "mode": mode, "scenario": scenario, "about": why,
+            "collector_port": run.port, "host_in_pcap": "10.0.2.15",
+            "host_at_collector": "127.0.0.1", "cmdline": run.cmdline,
+            "agreement": ag.summary()}
+
+
+def main(names):
+    names = names or list(FIXTURES)
+    manifest = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {}
+    with tempfile.TemporaryDirectory(prefix="kernel-fixtures-") as tmp:
+        for name in names:
+            kernel, mode, scenario, why = FIXTURES[name]
+            manifest[name] = make(name, kernel, mode, scenario, why, pathlib.Path(tmp))
+    MANIFEST.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
