@@ -192,6 +192,11 @@ def run(args):
         for line in rep.summary():
             print(line)
         rep.close()
+    hosts = {k[0] for k in rep.sent}
+    if not rep.map_loopback and len(hosts) > 1:
+        print("%s: note: %d original hosts were sent from this machine's address, so the "
+              "collector sees them as one host (use a 127.x.x.x target to keep them apart)"
+              % (prog, len(hosts)), file=sys.stderr)
     if any(rep.failed.values()):
         status = status or 1
     return status

@@ -278,6 +278,7 @@ def test_replay_to_ipv6_loopback(tmp_path):
         rx.close()
     assert sorted(d for _s, _p, d in got) == [b"one\n", b"two\n"]
     assert {s for s, _p, _d in got} == {"::1"}
+    assert b"2 original hosts were sent from this machine's address" in res.stderr
     assert len({p for _s, p, _d in got}) == 2      # one socket per original sender
 
 
