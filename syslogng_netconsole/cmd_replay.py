@@ -141,6 +141,11 @@ class Replayer:
         return lines
 
 
+_NOT_SENT = {"unsupported_link", "not_ip", "not_udp", "ip_fragments", "malformed",
+             "truncated_file", "other_port"}
+_CUT = {"snapped", "first_fragments"}
+
+
 def run(args):
     prog = "syslogng-netconsole replay"
     try:
@@ -177,11 +182,12 @@ def run(args):
                 rep.send(pkt.src_ip, pkt.src_port, pkt.payload)
         for w in reader.warnings:
             print("%s: warning: %s" % (prog, w), file=sys.stderr)
-        skipped = {k: v for k, v in reader.counters.items()
-                   if v and k not in ("frames", "udp")}
-        if skipped:     # what was not sent, and why
-            print("%s: not replayed: %s" % (prog, " ".join(
-                "%s=%d" % kv for kv in sorted(skipped.items()))), file=sys.stderr)
+        # what was not sent, and why; what was sent cut short by the capture
+        for what, names in (("not replayed", _NOT_SENT), ("replayed cut short", _CUT)):
+            found = sorted((k, v) for k, v in reader.counters.items() if v and k in names)
+            if found:
+                print("%s: %s: %s" % (prog, what, " ".join("%s=%d" % kv for kv in found)),
+                      file=sys.stderr)
     except PcapError as exc:
         print("%s: %s" % (prog, exc), file=sys.stderr)
         status = 1
