@@ -21,9 +21,10 @@ HELP = "print the decoded netconsole records of pcap/pcapng captures"
 # bidirectional overrides would make a line read differently than it is
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
-# Record attributes in the JSON object, in this order, after host and text;
-# then "dmesg" (the text as the per-host file shows it) and Record.fields flattened under their name-value pair names (subsystem,
-# device, cpu, taskname, msgid, userdata.KEY), as the source posts them.
+# Record attributes in the JSON object, in this order, after host and text; then
+# "dmesg" (the text as the per-host file shows it) and Record.fields flattened under
+# their name-value pair names (subsystem, device, cpu, taskname, msgid,
+# userdata.KEY), as the source posts them.
 JSON_FIELDS = (
     "src_port", "dst_port", "recv_time", "format", "seq", "ts_us", "level", "facility",
     "severity", "flags", "caller", "release", "boot", "lost_before", "fragments",
