@@ -1,0 +1,151 @@
+"""Real kernels' crash reports, from the kernel tier's fixtures (tests/fixtures/, made
+by tests/kernel/make_fixtures.py: NIC captures of Debian kernels crashing in QEMU).
+
+For every fixture: `analyze` of its pcap finds exactly the expected incidents (one per
+crash scenario, of the right type; none for non-crash scenarios), and replaying the
+pcap (`syslogng-netconsole replay`) into a real syslog-ng stores the same incidents
+in the destination's SQLite store and JSON lines.
+"""
+
+import json
+import os
+import pathlib
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from harness.sng import Syslogng, available, wait_for
+
+pytestmark = pytest.mark.syslogng
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+FIXTURES = pathlib.Path(os.environ.get("NETCONSOLE_FIXTURES", REPO / "tests" / "fixtures"))
+MANIFEST = FIXTURES / "kernel-fixtures.json"
+
+# scenario -> (incident types in order, panicked); tests/kernel/README.md lists them
+EXPECTED = {
+    "oops": (["NULL-POINTER-DEREFERENCE"], False),
+    "oops-panic": (["NULL-POINTER-DEREFERENCE"], True),
+    "bug": (["BUG"], False),
+    "warn": (["WARNING"], False),
+    "warn3": (["WARNING"] * 3, False),
+    "panic": (["DoS"], True),
+    "sysrq-c": (["DoS"], True),
+    "boot": ([], False),
+    "sysrq-t": ([], False),
+    "sysrq-l": ([], False),
+    "sysrq-m": ([], False),
+    "long": ([], False),
+    "burst": ([], False),
+}
+QUIET = 6.5      # > the detector's quiet timeout (5 s) + the timer tick: open reports are closed
+
+
+def fixtures():
+    if not MANIFEST.exists():
+        return []
+    data = json.loads(MANIFEST.read_text())
+    items = data.items() if isinstance(data, dict) else ((d["name"], d) for d in data)
+    out = []
+    for name, meta in items:
+        if isinstance(meta, dict) and (FIXTURES / (name + ".pcap")).exists():
+            out.append((name, meta))
+    return sorted(out)
+
+
+def cli(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "syslogng_netconsole"] + list(args),
+                          capture_output=True, text=True, cwd=str(REPO), timeout=timeout,
+                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+
+
+def analyze(pcap):
+    r = cli("analyze", "--json", str(pcap))
+    assert r.returncode == 0, r.stderr
+    return [json.loads(l) for l in r.stdout.splitlines()]
+
+
+def store_rows(statedir):
+    path = statedir / "incidents.sqlite"
+    if not path.exists():
+        return []
+    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=5)
+    try:
+        return [json.loads(r[0]) for r in db.execute("SELECT data FROM incidents ORDER BY rowid_")]
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        db.close()
+
+
+def _check(name, meta, found):
+    scenario = meta.get("scenario")
+    assert scenario in EXPECTED, "fixture %s: scenario %r has no expectation" % (name, scenario)
+    types, panicked = EXPECTED[scenario]
+    assert [i["type"] for i in found] == types, (name, [(i["type"], i["title"]) for i in found])
+    for i in found:
+        assert i["panicked"] is panicked, (name, i["title"])
+        assert "nctest" in i["title"] or "sysrq" in i["title"] or scenario == "sysrq-c", i["title"]
+        assert not i["corrupted"], (name, i["title"])
+
+
+def test_fixtures_are_present():
+    """The kernel tier's fixtures must be in the tree: without them the two tests
+    below would check nothing."""
+    if not MANIFEST.exists():
+        pytest.skip("tests/fixtures/kernel-fixtures.json not generated yet (make kernel-fixtures)")
+    found = fixtures()
+    assert found, "manifest lists no fixture with a pcap"
+    assert any(EXPECTED.get(m.get("scenario"), ([], False))[0] for _, m in found), \
+        "no crash scenario among the fixtures"
+
+
+@pytest.mark.parametrize("name,meta", fixtures() or [pytest.param("none", {}, marks=pytest.mark.skip(
+    reason="no kernel fixtures in tests/fixtures"))])
+def test_analyze_real_kernel_capture(name, meta):
+    found = analyze(FIXTURES / (name + ".pcap"))
+    _check(name, meta, found)
+    assert all(i["input"].endswith(name + ".pcap") for i in found)
+
+
+def test_replay_real_kernel_captures_into_syslog_ng(tmp_path):
+    """Every fixture replayed into its own syslog-ng (all at once): its store holds the
+    incidents `analyze` finds, one row and one JSON line each."""
+    items = fixtures()
+    if not items:
+        pytest.skip("no kernel fixtures in tests/fixtures")
+    why = available()
+    if why:
+        pytest.skip(why)
+    daemons = {}
+    try:
+        for name, _meta in items:
+            daemons[name] = Syslogng(tmp_path / name).start()
+        for name, _meta in items:
+            r = cli("replay", str(FIXTURES / (name + ".pcap")), "--to",
+                    "127.0.0.1:%d" % daemons[name].port, "--speed", "0")
+            assert r.returncode == 0, r.stderr
+        # every record has reached the per-host file, then the reports' timers have run
+        for name, _meta in items:
+            decoded = FIXTURES / (name + ".decoded.log")
+            if decoded.exists():
+                want = len(decoded.read_text(errors="replace").splitlines())
+                wait_for(lambda: len(daemons[name].log_lines("127.0.0.2")) >= want, 30,
+                         message="%s: replayed records missing" % name)
+        time.sleep(QUIET)
+        for name, meta in items:
+            sng = daemons[name]
+            rows = store_rows(sng.statedir)
+            _check(name, meta, rows)
+            ref = analyze(FIXTURES / (name + ".pcap"))
+            assert [(r["title"], r["signature"]) for r in rows] == \
+                [(i["title"], i["signature"]) for i in ref], name
+            assert all(r["host"] == "127.0.0.2" for r in rows)
+            lines = (sng.statedir / "incidents.jsonl")
+            assert len(lines.read_text().splitlines() if lines.exists() else []) == len(rows)
+    finally:
+        for sng in daemons.values():
+            sng.stop()
