@@ -427,3 +427,26 @@ def test_writer_rejects_mixed_families_and_oversize():
         w.write(0, "10.0.0.1", 1, "::1", 2, b"")
     with pytest.raises(ValueError, match="too large"):
         w.write(0, "10.0.0.1", 1, "10.0.0.2", 2, b"x" * 65520)
+
+
+_v4 = st.builds(lambda n: socket.inet_ntop(socket.AF_INET, n.to_bytes(4, "big")),
+                st.integers(0, 2**32 - 1))
+_v6 = st.builds(lambda n: socket.inet_ntop(socket.AF_INET6, n.to_bytes(16, "big")),
+                st.integers(0, 2**128 - 1))
+_ports = st.integers(0, 65535)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.tuples(_v4, _ports, _v4, _ports, st.binary(max_size=1500)),
+                          st.tuples(_v6, _ports, _v6, _ports, st.binary(max_size=1500))),
+                max_size=6),
+       st.booleans(), st.one_of(st.none(), st.integers(0, 4095)))
+def test_writer_reader_round_trip_property(dgrams, nano, vlan):
+    buf = io.BytesIO()
+    w = PcapWriter(buf, nanosecond=nano, vlan=vlan)
+    for i, d in enumerate(dgrams):
+        w.write(1000.0 + i * 0.25, *d)
+    pkts, r = read(buf.getvalue())
+    assert [tuple(p)[1:] for p in pkts] == [tuple(d) for d in dgrams]
+    assert [p.ts for p in pkts] == [1000.0 + i * 0.25 for i in range(len(dgrams))]
+    assert r.counters["udp"] == len(dgrams) and r.warnings == []
