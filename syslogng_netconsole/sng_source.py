@@ -48,7 +48,7 @@ from .reassembly import Limits, Reassembler
 
 RECV_SIZE = 65536          # largest UDP payload is 65527 bytes: nothing is ever cut
 READ_BATCH = 256           # datagrams read per socket before timers and posting run
-MAX_HELD = 100000          # records waiting while syslog-ng has suspended us
+MAX_HELD = 20000           # records waiting while syslog-ng has suspended us
 ORPHAN_GRACE = 30.0        # seconds an untaken endpoint (port left the config) stays open
 BIND_RETRY = 5.0           # seconds between attempts to bind a busy port
 STATS_FILE_PERIOD = 1.0    # the counters file is rewritten at most this often
@@ -303,6 +303,22 @@ _ENDPOINTS: Dict[tuple, _Endpoint] = {}
 _LOCK = threading.Lock()
 
 
+def _adopt_orphan(key, settings) -> Optional[_Endpoint]:
+    """A reload that changed the source's addresses or name: take over the orphaned
+    endpoint of the same port (its state and the sockets still wanted), so the port is
+    never closed and reopened. Called with _LOCK held."""
+    for old_key, ep in list(_ENDPOINTS.items()):
+        if ep.owner is None and old_key[1] == key[1] and old_key[3] == key[3]:
+            del _ENDPOINTS[old_key]
+            for addr in list(ep.socks):
+                if addr not in settings["ip"]:
+                    ep.socks.pop(addr).close()
+            ep.key = key
+            _ENDPOINTS[key] = ep
+            return ep
+    return None
+
+
 def _sweep_orphans(now: float) -> None:
     """Close endpoints no configuration has taken for ORPHAN_GRACE (port removed)."""
     with _LOCK:
@@ -334,6 +350,15 @@ class NetconsoleSource(_Base):
             _log.error(str(e))
             return False  # a real config error: the only False
         self._settings = settings
+        try:
+            return self._take_endpoint(settings, limits)
+        except Exception as e:  # never fail a (re)load for a recoverable problem
+            _log.error("netconsole: cannot set up the source on port %d: %r; it receives nothing"
+                       % (settings["port"], e))
+            self._ep = None
+            return True
+
+    def _take_endpoint(self, settings, limits) -> bool:
         name = getattr(self, "persist_name", None) or "netconsole"
         key = (name, settings["port"], settings["ip"], settings["reuseport"])
         now = time.monotonic()
@@ -344,9 +369,14 @@ class NetconsoleSource(_Base):
                            "persist-name() or another port" % (",".join(settings["ip"]), settings["port"]))
                 return False
             if ep is None:
+                ep = _adopt_orphan(key, settings)
+            if ep is None:
                 ep = _ENDPOINTS[key] = _Endpoint(key, settings, limits)
             else:
                 ep.counters["reloads"] += 1
+                if getattr(ep.core, "limits", limits) != limits:
+                    _log.warning("netconsole: changed reassembly limits on port %d apply after a "
+                                 "restart (a reload keeps the running state)" % settings["port"])
             ep.owner = self
             ep.orphaned_at = None
             ep.settings = settings
@@ -495,6 +525,9 @@ class NetconsoleSource(_Base):
 
     def run(self):
         ep = self._ep
+        if ep is None:  # set-up failed (logged in init): idle until stopped
+            self._exit.wait()
+            return
         while not self._exit.is_set():
             now = time.monotonic()
             try:

@@ -90,3 +90,24 @@ def test_reload_with_a_changed_config_keeps_state(start_sng):
     lines = wait_for(lambda: len(s.log_lines("127.0.0.23")) >= 2 and s.log_lines("127.0.0.23"), 5)
     assert lines == [dmesg_prefix(1001000) + "before", dmesg_prefix(1002000) + "after"]
     assert "cannot listen" not in s.stderr_text()
+
+
+def test_reload_with_changed_addresses_keeps_port_and_state(start_sng):
+    """Adding a listen address on reload: the running socket and the host's unfinished
+    record are taken over (no close/reopen of the port), the new address is bound."""
+    s = start_sng()
+    tx = s.sender("127.0.0.24")
+    frags = ext_fragments(50, "A" * 1700)
+    tx.send(frags[0])
+    s.defines["netconsole_ip"] = "127.0.0.1,127.0.0.25"
+    s.write_config()
+    s.reload()
+    tx.send(frags[1])
+    lines = wait_for(lambda: s.log_lines("127.0.0.24"), 5)
+    assert lines == [dmesg_prefix(1050000) + "A" * 1700]
+    wait_for(lambda: "listening on 127.0.0.25 port %d" % s.port in s.stderr_text(), 5)
+    from harness.sng import Sender
+    with Sender("127.0.0.26", s.port, dst="127.0.0.25") as tx2:
+        tx2.send(ext(1, "to the new address"))
+        wait_for(lambda: s.read_log("127.0.0.26"), 5)
+    assert "cannot listen" not in s.stderr_text()
