@@ -546,6 +546,8 @@ class IncidentDestination(_Base):
             s = dict(self._eng.stats)
             s["streams"] = len(self._eng.detectors)
             s["open_reports"] = len(self._eng.active)
+            # failures the detector swallowed (it never raises into send())
+            s["detector_errors"] = sum(getattr(d, "errors", 0) for d in self._eng.detectors.values())
         s["store_ok"] = self._store is not None
         try:
             tmp = os.path.join(self.state_dir, STATS_NAME + ".tmp")
