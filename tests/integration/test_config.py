@@ -141,3 +141,30 @@ def test_receive_buffer_warning_when_the_kernel_caps_it(start_sng):
     wait_for(lambda: "listening on 127.0.0.1 port %d" % port2 in s.stderr_text(), 5)
     assert "the kernel capped the receive buffer (SO_RCVBUF) at %d bytes instead of %d" % (
         rmem_max, rmem_max * 4) in s.stderr_text()
+
+
+def test_reuseport_and_periodic_counters(start_sng):
+    """reuseport("yes") sets SO_REUSEPORT (another SO_REUSEPORT socket can share the
+    port); stats_interval("1") logs the counters every second."""
+    port2 = sngmod.free_udp_port()
+    extra = ('source s_rp { netconsole(ip("127.0.0.1") port("%d") reuseport("yes") stats_interval("1")); };\n'
+             'log { source(s_rp); };\n' % port2)
+    s = start_sng(prelude=extra)
+    wait_for(lambda: "listening on 127.0.0.1 port %d" % port2 in s.stderr_text(), 5)
+    with Sender("127.0.0.42", port2) as tx:
+        tx.send(ext(1, "counted"))
+        wait_for(lambda: "counters (periodic) port=%d" % port2 in s.stderr_text(), 5)
+    line = [ln for ln in s.stderr_text().splitlines() if "counters (periodic) port=%d" % port2 in ln][-1]
+    assert "source.datagrams=1" in line
+    other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        other.bind(("127.0.0.1", port2))  # EADDRINUSE unless syslog-ng's socket has SO_REUSEPORT
+    finally:
+        other.close()
+    # the drop-in's own source (no reuseport) refuses the same
+    other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    with pytest.raises(OSError):
+        other.bind(("127.0.0.1", s.port))
+    other.close()
