@@ -37,6 +37,10 @@ test-alerts: deps
 test-packaging: deps
 	$(PYTEST) -ra tests/packaging
 
+# Packages from this checkout into dist/ (packaging/README.md).
+deb:
+	sh packaging/build-deb.sh dist
+
 bench:
 	$(PYTHON) bench/bench_core.py
 

@@ -62,7 +62,7 @@ API
 
 Debian 12 = ``bookworm`` (syslog-ng 3.38, Python 3.11), Debian 13 = ``trixie``
 (syslog-ng 4.8, Python 3.13). Every root has ``/usr/sbin/policy-rc.d`` exiting 101, so
-maintainer scripts never start daemons.
+maintainer scripts never start daemons, and dpkg runs with ``force-unsafe-io``.
 """
 
 import contextlib
@@ -185,10 +185,15 @@ def _unpack(tarball: pathlib.Path, root: pathlib.Path) -> None:
          timeout=600)
 
 
-def _policy_rc_d(root: pathlib.Path) -> None:
+def _test_tweaks(root: pathlib.Path) -> None:
+    """policy-rc.d (no daemon starts) and dpkg without fsync (test roots are throwaway:
+    it halves install times on a loaded machine). Idempotent."""
     p = root / "usr/sbin/policy-rc.d"
     p.write_text("#!/bin/sh\n# tests: never start daemons from maintainer scripts\nexit 101\n")
     p.chmod(0o755)
+    cfg = root / "etc/dpkg/dpkg.cfg.d"
+    if cfg.is_dir():
+        (cfg / "syslogng-netconsole-tests").write_text("force-unsafe-io\n")
 
 
 def _resolv(root: pathlib.Path) -> None:
@@ -213,7 +218,7 @@ def _base_tarball(suite: str, mirror: str) -> pathlib.Path:
             root = work / "root"
             _run(["debootstrap", "--variant=minbase", suite, str(root), mirror],
                  timeout=DEBOOTSTRAP_TIMEOUT, env={"PATH": PATH})
-            _policy_rc_d(root)
+            _test_tweaks(root)
             _pack(root, tarball)
         finally:
             remove_chroot(work)
@@ -233,6 +238,7 @@ def _image_tarball(suite: str, packages: Sequence[str], predownload: Sequence[st
         try:
             root = work / "root"
             _unpack(base, root)
+            _test_tweaks(root)
             lists = root / "var/lib/apt/lists"
             if not any(lists.glob("*_Packages")):
                 apt_get(root, ["update"])
@@ -275,6 +281,7 @@ def clean_chroot(suite: str, packages: Iterable[str] = (), predownload: Iterable
     tarball = _image_tarball(suite, packages, predownload, mirror)
     root = pathlib.Path(dest) if dest else _workdir("clean-%s-" % suite) / "root"
     _unpack(tarball, root)
+    _test_tweaks(root)
     return root
 
 

@@ -1,0 +1,239 @@
+"""The .deb in clean Debian 12 and 13 chroots: apt installs it (resolving its Depends
+offline from the image's apt cache), the distribution's syslog-ng starts with its stock
+syslog-ng.conf (which includes conf.d), a real QEMU kernel crash capture is replayed
+over UDP with the installed CLI, and the per-host log and the incident appear. After
+`apt-get purge`, the stock syslog-ng still starts.
+
+Each syslog-ng runs in its own network namespace (harness.chroot newnet): the stock
+drop-in listens on 0.0.0.0:6666, which must not clash with anything on the host.
+"""
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import time
+
+import pytest
+
+from harness import chroot
+from pkgtest import CRASH_MARKERS, PACKAGE, PREDOWNLOAD, SUITES, analyze, decode
+
+pytestmark = pytest.mark.packaging
+
+PORT = 6666  # the stock drop-in's port (SCL default netconsole_port)
+STATE = "var/lib/syslog-ng/netconsole"
+LOGDIR = "var/log/netconsole"
+SCL = "usr/share/syslog-ng/include/scl/netconsole/netconsole.conf"
+DROPIN = "etc/syslog-ng/conf.d/netconsole.conf"
+DROPIN_TARGET = "/usr/share/syslog-ng-netconsole/netconsole.conf"  # absolute, in-chroot
+SYSLOGNG_VERSION = {"bookworm": "3.38", "trixie": "4.8"}
+APT = ["apt-get", "-y", "-o", "Dpkg::Use-Pty=0", "--no-install-recommends"]
+
+
+def run(root, argv, timeout=300, **kw):
+    """A command in the chroot, offline (own network namespace); returns the result."""
+    return chroot.run_in_chroot(root, argv, newnet=True, capture_output=True, text=True,
+                                timeout=timeout, **kw)
+
+
+def ok(p):
+    assert p.returncode == 0, "rc %d\n%s\n%s" % (p.returncode, p.stdout[-3000:], p.stderr[-3000:])
+    return p
+
+
+@pytest.fixture(scope="module", params=SUITES)
+def installed(request, chroot_ok, deb_file):
+    """(suite, root, apt output): a clean chroot with the .deb installed by apt from a
+    local repository (apt cannot take ./x.deb here: its python3-minimal pre-configure
+    step fails with 'Pathname to install is not absolute')."""
+    suite = request.param
+    root = chroot.clean_chroot(suite, (), PREDOWNLOAD)
+    try:
+        repo = root / "srv/netconsole-repo"
+        repo.mkdir(parents=True)
+        shutil.copy(deb_file, repo)
+        scan = subprocess.run(["dpkg-scanpackages", "--multiversion", "."], cwd=repo,
+                              capture_output=True, check=True, timeout=60)
+        (repo / "Packages").write_bytes(scan.stdout)
+        local = "sources.list.d/netconsole-local.list"
+        # copy: (not file:) so apt copies the .deb into its cache: absolute paths again
+        (root / "etc/apt" / local).write_text("deb [trusted=yes] copy:/srv/netconsole-repo ./\n")
+        ok(run(root, ["apt-get", "update", "-o", "Dir::Etc::sourcelist=" + local,
+                      "-o", "Dir::Etc::sourceparts=-", "-o", "APT::Get::List-Cleanup=0"]))
+        p = ok(run(root, APT + ["install", PACKAGE]))
+        yield suite, root, p.stdout + p.stderr
+    finally:
+        chroot.remove_chroot(root.parent)
+
+
+def test_install_layout(installed):
+    suite, root, apt_out = installed
+    # the glue modules import at install time (postinst checks before restarting)
+    assert "do not import" not in apt_out and "--syntax-only' failed" not in apt_out, apt_out
+    assert (root / SCL).is_file()
+    link = root / DROPIN
+    # a package-owned symlink, not a conffile: gone with the package
+    assert link.is_symlink() and os.readlink(link) == DROPIN_TARGET
+    assert (root / DROPIN_TARGET.lstrip("/")).is_file()
+    conffiles = ok(run(root, ["dpkg-query", "-W", "-f", "${Conffiles}", PACKAGE])).stdout
+    assert "conf.d" not in conffiles
+    for d, mode in ((STATE, 0o750), (LOGDIR, 0o2750)):
+        st = (root / d).stat()
+        assert st.st_mode & 0o7777 == mode, (d, oct(st.st_mode))
+    # the Python package for the distribution's python3 (the one syslog-ng embeds)
+    probe = ok(run(root, ["python3", "-c",
+                          "import sys, syslogng_netconsole as p, syslogng_netconsole.sng_source,"
+                          " syslogng_netconsole.sng_dest, regex;"
+                          " print(p.__file__, p.__version__, sys.version_info[:2])"])).stdout
+    assert probe.startswith("/usr/lib/python3/dist-packages/syslogng_netconsole/__init__.py"), probe
+    version = ok(run(root, ["syslogng-netconsole", "--version"])).stdout.strip()
+    assert version and version in probe
+    ver = ok(run(root, ["syslog-ng", "--version"])).stdout
+    assert "Installer-Version: %s." % SYSLOGNG_VERSION[suite] in ver, ver
+    # the stock configuration (with conf.d and the SCL) parses
+    ok(run(root, ["syslog-ng", "--syntax-only"]))
+
+
+class Daemon:
+    """The chroot's syslog-ng with its stock syslog-ng.conf, in the foreground."""
+
+    def __init__(self, root, name):
+        self.root = root
+        self.err = root / ("tmp/%s.stderr" % name)
+        with open(self.err, "wb") as fh:
+            self.proc = chroot.popen_in_chroot(root, ["syslog-ng", "-F", "-e"], newnet=True,
+                                               stdout=fh, stderr=subprocess.STDOUT)
+
+    def stderr(self):
+        return self.err.read_text(errors="replace")
+
+    def in_ns(self, argv, timeout=120):
+        """argv inside the chroot, in this syslog-ng's mount and network namespaces."""
+        cmd = ["nsenter", "-t", str(self.proc.pid), "-m", "-n", "--", "chroot", str(self.root),
+               "env", "-i"] + ["%s=%s" % kv for kv in chroot.chroot_env().items()] + list(argv)
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+    def wait_started(self, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, "syslog-ng exited rc %s:\n%s" % (
+                self.proc.returncode, self.stderr()[-4000:])
+            if "starting up" in self.stderr():
+                return
+            time.sleep(0.2)
+        raise AssertionError("syslog-ng did not start in %ds:\n%s" % (timeout, self.stderr()[-4000:]))
+
+    def udp_bound(self, port):
+        p = subprocess.run(chroot.netns_argv(self.proc.pid) + ["ss", "-Hlun", "sport = :%d" % port],
+                           capture_output=True, text=True, timeout=30)
+        return ":%d" % port in p.stdout
+
+    def stop(self, timeout=20):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        return self.proc.returncode
+
+
+def wait_for(predicate, timeout, message):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(message())
+
+
+def dropin_routes_incidents(root):
+    text = (root / DROPIN_TARGET.lstrip("/")).read_text()
+    return any("netconsole_incidents(" in line and not line.lstrip().startswith("#")
+               for line in text.splitlines())
+
+
+def incident_rows(db):
+    """(host, type, title, signature) of every stored incident, sorted."""
+    if not db.exists():
+        return []
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=5)
+    try:
+        return sorted(con.execute("SELECT host, type, title, signature FROM incidents"))
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        con.close()
+
+
+def test_collects_crash_capture(installed, crash_capture):
+    suite, root, _ = installed
+    expected = decode(crash_capture)
+    hosts = sorted({line.split(": ", 1)[0] for line in expected.splitlines()})
+    assert len(hosts) == 1, hosts  # one QEMU guest: replay sends it from 127.0.0.2
+    want = [line.split(": ", 1)[1] for line in expected.splitlines()]
+    shutil.copy(crash_capture, root / "tmp/capture.pcap")
+
+    sng = Daemon(root, "collect-%s" % suite)
+    try:
+        sng.wait_started()
+        wait_for(lambda: sng.udp_bound(PORT), 20,
+                 lambda: "port %d never bound:\n%s" % (PORT, sng.stderr()[-3000:]))
+        # the installed CLI replays the capture, from inside the daemon's namespaces
+        ok(sng.in_ns(["syslogng-netconsole", "replay", "/tmp/capture.pcap",
+                      "--to", "127.0.0.1:%d" % PORT, "--speed", "0"]))
+        log = root / LOGDIR / "127.0.0.2.log"
+
+        def lines():
+            text = log.read_text(errors="replace") if log.exists() else ""
+            return [l[:-len(" [incomplete]")] if l.endswith(" [incomplete]") else l
+                    for l in text.splitlines()]
+
+        wait_for(lambda: len(lines()) >= len(want), 60,
+                 lambda: "per-host log has %d of %d lines:\n%s" % (
+                     len(lines()), len(want), sng.stderr()[-3000:]))
+        got = lines()
+        assert got == want
+        assert any(m in "\n".join(got) for m in CRASH_MARKERS)
+
+        if dropin_routes_incidents(root):
+            db = root / STATE / "incidents.sqlite"
+            # the same incidents as the checkout's detector finds in the capture
+            want_rows = sorted(("127.0.0.2", i["type"], i["title"], i["signature"])
+                               for i in analyze(crash_capture))
+            assert want_rows
+            rows = wait_for(lambda: len(incident_rows(db)) >= len(want_rows) and incident_rows(db),
+                            60, lambda: "incidents in %s: %r, want %r\n%s" % (
+                                db, incident_rows(db), want_rows, sng.stderr()[-3000:]))
+            assert rows == want_rows
+        assert sng.proc.poll() is None, sng.stderr()[-3000:]
+    finally:
+        rc = sng.stop()
+    assert rc == 0, sng.stderr()[-3000:]
+    assert "Traceback" not in sng.stderr(), sng.stderr()[-3000:]
+    if not dropin_routes_incidents(root):
+        pytest.skip("per-host log checked; the installed drop-in routes no traffic to "
+                    "netconsole_incidents(), so there is no incident to look for")
+
+
+def test_purge_leaves_a_working_syslog_ng(installed):
+    suite, root, _ = installed
+    ok(run(root, ["apt-get", "-y", "-o", "Dpkg::Use-Pty=0", "purge", PACKAGE]))
+    for path in (DROPIN, SCL, "usr/lib/python3/dist-packages/syslogng_netconsole",
+                 "usr/bin/syslogng-netconsole", STATE):
+        assert not os.path.lexists(root / path), path
+    ok(run(root, ["syslog-ng", "--syntax-only"]))
+    sng = Daemon(root, "after-purge-%s" % suite)
+    try:
+        sng.wait_started()
+        time.sleep(1)
+        assert sng.proc.poll() is None, sng.stderr()[-3000:]
+        assert not sng.udp_bound(PORT)
+    finally:
+        rc = sng.stop()
+    assert rc == 0, sng.stderr()[-3000:]
