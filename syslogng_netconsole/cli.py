@@ -14,6 +14,7 @@ COMMANDS = {
     "decode": "syslogng_netconsole.cmd_decode",
     "replay": "syslogng_netconsole.cmd_replay",
     "analyze": "syslogng_netconsole.cmd_analyze",
+    "incidents": "syslogng_netconsole.cmd_incidents",
     "test-alert": "syslogng_netconsole.cmd_test_alert",
 }
 

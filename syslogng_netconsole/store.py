@@ -69,18 +69,30 @@ def incident_from_dict(d: dict) -> Incident:
 class Store:
     """The incident database of one state directory."""
 
-    def __init__(self, state_dir: str, timeout: float = 5.0):
+    def __init__(self, state_dir: str, timeout: float = 5.0, readonly: bool = False):
+        """readonly: for readers such as the CLI; never creates nor migrates."""
         self.path = os.path.join(state_dir, DB_NAME)
         self._lock = threading.Lock()
         try:
-            os.makedirs(state_dir, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=timeout,
-                                       check_same_thread=False,
-                                       isolation_level=None)
+            if readonly:
+                if not os.path.exists(self.path):
+                    raise StoreError("no incident store at %s" % self.path)
+                self._db = sqlite3.connect("file:%s?mode=ro" % self.path, uri=True,
+                                           timeout=timeout, check_same_thread=False,
+                                           isolation_level=None)
+                version = self._db.execute("PRAGMA user_version").fetchone()[0]
+                if version != SCHEMA_VERSION:
+                    raise StoreError("%s has schema version %d, this program reads %d"
+                                     % (self.path, version, SCHEMA_VERSION))
+            else:
+                os.makedirs(state_dir, exist_ok=True)
+                self._db = sqlite3.connect(self.path, timeout=timeout,
+                                           check_same_thread=False,
+                                           isolation_level=None)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._migrate()
             self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._migrate()
         except (OSError, sqlite3.Error) as exc:
             raise StoreError("cannot open %s: %s" % (self.path, exc)) from exc
 

@@ -387,3 +387,39 @@ def test_pcap_capture_time_drives_report_timeouts(tmp_path):
     found = analyze(path)
     assert [i.type for i in found] == ["WARNING", "NULL-POINTER-DEREFERENCE"]
     assert "Kernel panic" not in found[0].text
+
+
+def test_cli_incidents_lists_the_store(tmp_path):
+    """`incidents` reads what the destination stored (here: the store filled directly)."""
+    from syslogng_netconsole.store import Store
+
+    state = tmp_path / "state"
+    r = subprocess.run([sys.executable, "-m", "syslogng_netconsole", "incidents",
+                        "--state-dir", str(state)], capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=60)
+    assert r.returncode == 1 and "no incident store" in r.stderr
+    store = Store(str(state))
+    found = analyze(write(tmp_path / "10.0.0.5.log", dmesg(OOPS_LINES + PANIC_LINES)))
+    found += analyze(write(tmp_path / "10.0.0.6.log", dmesg(OOPS_LINES)))
+    found += analyze(write(tmp_path / "10.0.0.7.log", dmesg(WARN_LINES)))
+    import time
+    now = time.time()
+    for n, inc in enumerate(found):
+        assert store.add(inc, now - 7200 + n if n < 2 else now)     # two stored 2 h ago
+
+    def run(*extra):
+        r = subprocess.run([sys.executable, "-m", "syslogng_netconsole", "incidents",
+                            "--state-dir", str(state)] + list(extra), capture_output=True,
+                           text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=60)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.splitlines()
+
+    lines = run()
+    assert len(lines) == 3 and "10.0.0.7" in lines[0] and "WARNING in nctest_init" in lines[0]
+    assert "[panicked]" in lines[2]
+    objs = [json.loads(l) for l in run("--json", "--host", "10.0.0.6")]
+    assert [o["host"] for o in objs] == ["10.0.0.6"] and objs[0]["text"].startswith("BUG:")
+    sigs = run("--by-signature")
+    assert len(sigs) == 2 and " 2 incident(s)    2 host(s)" in " ".join(sigs)
+    recent = run("--since", "1h")
+    assert len(recent) == 1 and "10.0.0.7" in recent[0]

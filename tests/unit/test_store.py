@@ -109,3 +109,16 @@ def test_park_and_unpark(tmp_path):
     assert [i.id for i in got] == [b.id] and got[0].frames == ["foo", "bar"]
     assert s.unpark("dest1") == []               # taken once
     assert [i.id for i in s.unpark("other")] == [a.id]
+
+
+def test_readonly_reader(tmp_path):
+    with pytest.raises(StoreError, match="no incident store"):
+        Store(str(tmp_path), readonly=True)
+    w = Store(str(tmp_path))
+    w.add(make(), 1.0)
+    r = Store(str(tmp_path), readonly=True)
+    assert r.count() == 1 and r.list()[0]["host"] == "10.0.0.5"
+    w.add(make(seq=99), 2.0)                   # the writer goes on while a reader is open
+    assert r.count() == 2
+    with pytest.raises(StoreError):
+        r.add(make(seq=5), 3.0)
