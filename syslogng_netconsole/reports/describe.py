@@ -23,6 +23,17 @@ class Description(NamedTuple):
     fmt: Optional[kinds.Format]
 
 
+REPORT_WINDOW = 200  # lines after the title line a report regex may look at
+
+
+def _window_end(text: str, pos: int) -> int:
+    for _ in range(REPORT_WINDOW):
+        pos = text.find("\n", pos + 1)
+        if pos < 0:
+            return len(text)
+    return pos + 1
+
+
 def _partially_stripped(prefix, frames) -> List[List[str]]:
     out = []
     for i in range(len(kinds.STRIP_FRAME_PREFIXES) + 1):
@@ -64,7 +75,9 @@ def extract_description(text: str, kind: kinds.Kind) -> Description:
             desc, fmt_used, start = "", None, m.start()
         matched_title = True
         if f.report is not None:
-            m = f.report.search(text)
+            # anchored at the title and within a window of lines: same result on
+            # real reports, bounded work on hostile ones
+            m = f.report.match(text, m.start(), _window_end(text, m.start()))
             if m is None:
                 continue
         prefix = [g if g is not None else "" for g in m.groups()]

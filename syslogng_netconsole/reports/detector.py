@@ -47,6 +47,8 @@ _MARKERS = _TERMINAL + _END_MARKERS
 _SPECIAL = re.compile("Kernel panic - not syncing|Disabling lock debugging due to kernel taint"
                       "|Sending NMI from CPU|WARNING: possible circular locking dependency detected"
                       ).search
+MAX_DESC_LINES = 1000              # lines of a report the title is looked for in
+MAX_LINE = 1024                    # characters kept of one line
 MAX_NESTED = 4                     # open reports per context (nested reports)
 
 
@@ -128,6 +130,7 @@ class Detector:
         self.errors = 0          # internal failures swallowed (never raised)
         self._check_at = float("inf")  # expire() does nothing before this
         self.lines = 0
+        self.long_lines = 0      # lines cut to MAX_LINE
 
     # ---- public API ----
 
@@ -211,6 +214,11 @@ class Detector:
                 ts, caller, text = rec.ts_us, rec.caller, line
                 if text.endswith("\r"):
                     text = text[:-1]
+            if len(text) > MAX_LINE:
+                # printk lines are at most 1024 bytes; longer is not kernel output and
+                # would only feed the regex engine's backtracking
+                text = text[:MAX_LINE]
+                self.long_lines += 1
             ctx = caller or ("console" if ts is not None else "")
             self._line(st, rec, ctx, ts, text, now)
 
@@ -311,7 +319,7 @@ class Detector:
                     elif rep.text_lines > rep.min_lines:
                         # the panic_on_warn stack / lockdep noise the oops itself caused
                         rep.skip_text = skip = True
-                if not skip or not rep.desc:
+                if (not skip and len(rep.desc) < MAX_DESC_LINES) or not rep.desc:
                     rep.desc.append(text)
         if same and text.startswith(_MARKERS):
             if text.startswith(_TERMINAL):

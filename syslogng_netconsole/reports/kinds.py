@@ -210,7 +210,10 @@ def warning_stack(*skip):
 RIP_STACK = (RIP_FRAME, CALL_TRACE, PARSE)
 CT_STACK = (CALL_TRACE, PARSE)
 _AT_FUNC = r"at: (?:{{PC}} +)?{{FUNC}}"
-_MULTI = r"(?:.*\n)+?"
+# syzkaller's "(?:.*\n)+?" (any number of lines) is bounded here: Python's
+# backtracking engine makes the unbounded form quadratic on hostile text.
+MULTI_MAX = 60
+_MULTI = r"(?:.*\n){1,%d}?" % MULTI_MAX
 
 KINDS: List[Kind] = [
     Kind("BUG:", (
@@ -394,6 +397,8 @@ KINDS: List[Kind] = [
           "WARNING: kernel stack regs has bad value", no_stack=True),
         F(r"WARNING: kernel stack frame pointer .* has bad value",
           "WARNING: kernel stack regs has bad value", no_stack=True),
+        # ours: the pre-3.11 form "WARNING: at fs/x.c:12 func+0x1/0x2()" (func() on 2.6)
+        F(r"WARNING: at {{SRC}} ([a-zA-Z0-9_]+)", "WARNING in {2}", stack=warning_stack()),
         F(r"WARNING:\s*(?:\n|$)", "WARNING: corrupted", corrupted=True),
     ), (rx("WARNING: /etc/ssh/moduli does not exist, using fixed modulus"),
         rx("WARNING: workqueue cpumask: online intersect > possible intersect"),

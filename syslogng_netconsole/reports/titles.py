@@ -29,7 +29,13 @@ _CTRL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\U0010ffff]")
 _SPACES = re.compile(r"  +")
 
 
+# Raw titles can be a whole (hostile) line; Python's regex engine backtracks,
+# so only a bounded head is normalised (the result is cut at 120 anyway).
+MAX_RAW = 400
+
+
 def replace_dynamic(title: str) -> str:
+    title = title[:MAX_RAW]
     for pattern, repl in REPLACEMENTS:
         while True:
             new = pattern.sub(repl, title)

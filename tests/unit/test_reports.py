@@ -1,0 +1,749 @@
+"""Crash-report detector: handwritten reports of each kind, streaming, timers."""
+
+import textwrap
+
+import pytest
+
+from syslogng_netconsole.records import EXTENDED, Record
+from syslogng_netconsole.reports import (Detector, Limits, parse_console_line, severity,
+                                         title_to_type)
+from syslogng_netconsole.reports.titles import normalize
+
+
+def rep(s):
+    return textwrap.dedent(s).strip("\n").split("\n")
+
+
+def whole(lines, host="10.0.0.1"):
+    d = Detector()
+    d.feed(Record(host=host, text="\n".join(lines)), 0.0)
+    d.flush(0.0)
+    assert d.errors == 0
+    return d.incidents()
+
+
+def streamed(lines, host="10.0.0.1", step=0.01):
+    d = Detector()
+    now = 0.0
+    for line in lines:
+        ts, caller, text = parse_console_line(line)
+        d.feed(Record(host=host, text=text, ts_us=ts, caller=caller), now)
+        d.expire(now)
+        now += step
+    d.flush(now)
+    assert d.errors == 0
+    return d.incidents()
+
+
+# --- handwritten reports -------------------------------------------------------
+
+OOPS_NULL_PANIC = rep("""
+    [   50.100000] BUG: kernel NULL pointer dereference, address: 0000000000000000
+    [   50.100001] #PF: supervisor read access in kernel mode
+    [   50.100002] #PF: error_code(0x0000) - not-present page
+    [   50.100003] PGD 0 P4D 0
+    [   50.100004] Oops: Oops: 0000 [#1] PREEMPT SMP PTI
+    [   50.100005] CPU: 1 UID: 0 PID: 1234 Comm: insmod Tainted: G           O       6.12.0-amd64 #1 Debian 6.12.1-1
+    [   50.100006] Tainted: [O]=OOT_MODULE
+    [   50.100007] Hardware name: QEMU Standard PC (i440FX + PIIX, 1996), BIOS 1.16.2-debian-1.16.2-1 04/01/2014
+    [   50.100008] RIP: 0010:crashme_init+0x15/0x30 [crashme]
+    [   50.100009] Code: 90 90 90 90 0f 1f 44 00 00 55 48 89 e5 <8b> 04 25 00 00 00 00 5d c3
+    [   50.100010] RSP: 0018:ffffc90000abbc98 EFLAGS: 00010246
+    [   50.100011] RAX: 0000000000000000 RBX: ffffffffc0a01000 RCX: 0000000000000000
+    [   50.100012] Call Trace:
+    [   50.100013]  <TASK>
+    [   50.100014]  ? __die+0x23/0x70
+    [   50.100015]  ? page_fault_oops+0x171/0x4e0
+    [   50.100016]  ? exc_page_fault+0x7f/0x180
+    [   50.100017]  ? asm_exc_page_fault+0x26/0x30
+    [   50.100018]  ? crashme_init+0x15/0x30 [crashme]
+    [   50.100019]  do_one_initcall+0x5b/0x320
+    [   50.100020]  do_init_module+0x60/0x240
+    [   50.100021]  __do_sys_finit_module+0x2ae/0x310
+    [   50.100022]  do_syscall_64+0x82/0x170
+    [   50.100023]  entry_SYSCALL_64_after_hwframe+0x76/0x7e
+    [   50.100024] RIP: 0033:0x7f0e8b6f3719
+    [   50.100025]  </TASK>
+    [   50.100026] Modules linked in: crashme(O+) nls_ascii virtio_net
+    [   50.100027] CR2: 0000000000000000
+    [   50.100028] ---[ end trace 0000000000000000 ]---
+    [   50.100029] RIP: 0010:crashme_init+0x15/0x30 [crashme]
+    [   50.100030] Code: 90 90 90 90 0f 1f 44 00 00 55 48 89 e5 <8b> 04 25 00 00 00 00 5d c3
+    [   50.100031] RSP: 0018:ffffc90000abbc98 EFLAGS: 00010246
+    [   50.100032] Kernel panic - not syncing: Fatal exception
+    [   50.100033] Kernel Offset: disabled
+    [   50.100034] ---[ end Kernel panic - not syncing: Fatal exception ]---
+""")
+
+# Same oops without panic_on_oops: end trace, executive summary, normal life.
+OOPS_NULL = OOPS_NULL_PANIC[:32] + rep("""
+    [   51.000000] systemd-journald[201]: Received SIGTERM
+    [   52.000000] e1000: eth0 NIC Link is Up 1000 Mbps Full Duplex
+""")
+
+KERNEL_BUG = rep("""
+    ------------[ cut here ]------------
+    kernel BUG at fs/ext4/inode.c:1234!
+    Oops: invalid opcode: 0000 [#1] PREEMPT SMP NOPTI
+    CPU: 0 UID: 0 PID: 77 Comm: kworker/u8:2 Not tainted 6.12.0 #1 PREEMPT(voluntary)
+    Hardware name: QEMU Standard PC (Q35 + ICH9, 2009), BIOS 1.16.2 04/01/2014
+    Workqueue: writeback wb_workfn (flush-8:0)
+    RIP: 0010:ext4_writepages+0x1234/0x1300
+    Code: 0f 0b 48 8b 45 00 <0f> 0b
+    RSP: 0018:ffffc9000044fb28 EFLAGS: 00010246
+    Call Trace:
+     <TASK>
+     do_writepages+0x7b/0x270
+     __writeback_single_inode+0x3d/0x360
+     writeback_sb_inodes+0x1f3/0x4b0
+     wb_workfn+0x2a5/0x460
+     process_one_work+0x17b/0x330
+     worker_thread+0x2ce/0x3f0
+     kthread+0xd2/0x100
+     ret_from_fork+0x34/0x50
+     </TASK>
+    Modules linked in: ext4 crc16 mbcache jbd2
+    ---[ end trace 0000000000000000 ]---
+""")
+
+WARNING_CPU = rep("""
+    ------------[ cut here ]------------
+    WARNING: CPU: 2 PID: 880 at drivers/net/foo/bar.c:321 bar_xmit+0x9c/0xb0 [bar]
+    Modules linked in: bar(E)
+    CPU: 2 PID: 880 Comm: ping Tainted: G            E      6.1.0-18-amd64 #1  Debian 6.1.76-1
+    Hardware name: QEMU Standard PC (i440FX + PIIX, 1996), BIOS 1.16.2 04/01/2014
+    RIP: 0010:bar_xmit+0x9c/0xb0 [bar]
+    Code: 00 00 e8 00 00 00 00 <0f> 0b eb d1
+    RSP: 0018:ffffb2a840bbf8d8 EFLAGS: 00010246
+    Call Trace:
+     <TASK>
+     ? __warn+0x7d/0xc0
+     ? bar_xmit+0x9c/0xb0 [bar]
+     ? report_bug+0xe2/0x150
+     dev_hard_start_xmit+0x63/0x1d0
+     __dev_queue_xmit+0x26e/0xd80
+     ip_finish_output2+0x28d/0x540
+     </TASK>
+    ---[ end trace 0000000000000000 ]---
+""")
+
+# 2025 first-line forms (tip core/bugs): file:line first, optional [condition].
+WARNING_2025 = rep("""
+    ------------[ cut here ]------------
+    WARNING: drivers/net/foo/bar.c:321 at bar_xmit+0x9c/0xb0 [bar], CPU#2: ping/880
+    Modules linked in: bar(E)
+    CPU: 2 UID: 0 PID: 880 Comm: ping Tainted: G            E      6.18.0 #1 PREEMPT(full)
+    RIP: 0010:bar_xmit+0x9c/0xb0 [bar]
+    Call Trace:
+     <TASK>
+     dev_hard_start_xmit+0x63/0x1d0
+     __dev_queue_xmit+0x26e/0xd80
+     </TASK>
+    ---[ end trace 0000000000000000 ]---
+""")
+WARNING_2026_COND = [WARNING_2025[0], "WARNING: [!skb] drivers/net/foo/bar.c:321 at "
+                     "bar_xmit+0x9c/0xb0 [bar], CPU#2: ping/880"] + WARNING_2025[2:]
+WARNING_OLD = rep("""
+    ------------[ cut here ]------------
+    WARNING: at net/sched/sch_generic.c:261 dev_watchdog+0x1f4/0x200()
+    Modules linked in: e1000
+    Pid: 0, comm: swapper Not tainted 2.6.32-431.el6.x86_64 #1
+    Call Trace:
+     <IRQ>  [<ffffffff8106e2e7>] ? warn_slowpath_common+0x87/0xc0
+     [<ffffffff8106e3d6>] warn_slowpath_fmt+0x46/0x50
+     [<ffffffff8146f9f4>] dev_watchdog+0x1f4/0x200
+     [<ffffffff81081234>] run_timer_softirq+0x197/0x340
+    ---[ end trace a7919e7f17c0a725 ]---
+""")
+
+GPF = rep("""
+    general protection fault, probably for non-canonical address 0xdffffc0000000003: 0000 [#1] PREEMPT SMP KASAN
+    KASAN: null-ptr-deref in range [0x0000000000000018-0x000000000000001f]
+    CPU: 0 PID: 13544 Comm: mount Not tainted 6.0.0 #0
+    Hardware name: Google Google Compute Engine/Google Compute Engine, BIOS Google 09/22/2022
+    RIP: 0010:__lock_acquire+0x1112/0x1f60
+    RSP: 0000:ffffc90004cd7828 EFLAGS: 00010006
+    Call Trace:
+     <TASK>
+     lock_acquire+0x182/0x3c0
+     _raw_spin_lock+0x2a/0x40
+     iput+0x85/0x760
+     ntfs_fill_super+0x3af3/0x42a0
+     get_tree_bdev+0x400/0x620
+     vfs_get_tree+0x88/0x270
+     </TASK>
+    Modules linked in:
+    ---[ end trace 0000000000000000 ]---
+""")
+
+KASAN = rep("""
+    ==================================================================
+    BUG: KASAN: slab-use-after-free in foo_release+0x12/0x40
+    Read of size 8 at addr ffff888012345678 by task bar/123
+
+    CPU: 0 PID: 123 Comm: bar Not tainted 6.6.0 #1
+    Hardware name: QEMU Standard PC (i440FX + PIIX, 1996)
+    Call Trace:
+     <TASK>
+     dump_stack_lvl+0x4a/0x80
+     print_report+0xcf/0x630
+     kasan_report+0xd8/0x110
+     foo_release+0x12/0x40
+     __fput+0xfa/0x2c0
+     task_work_run+0x59/0x90
+     </TASK>
+
+    Allocated by task 120:
+     kasan_save_stack+0x20/0x40
+     foo_open+0x30/0x90
+
+    Freed by task 121:
+     kfree+0x9a/0x1c0
+     foo_close+0x22/0x50
+
+    The buggy address belongs to the object at ffff888012345600
+    ==================================================================
+""")
+
+UBSAN = rep("""
+    ================================================================================
+    UBSAN: array-index-out-of-bounds in drivers/foo/bar.c:123:45
+    index 5 is out of range for type 'int [4]'
+    CPU: 1 PID: 1 Comm: swapper/0 Not tainted 6.1.0 #1
+    Call Trace:
+     <TASK>
+     dump_stack_lvl+0x44/0x5c
+     ubsan_epilogue+0x5/0x40
+     __ubsan_handle_out_of_bounds+0x93/0xb0
+     bar_probe+0x1ff/0x220
+     really_probe+0xde/0x380
+     </TASK>
+    ================================================================================
+""")
+
+LOCKDEP = rep("""
+    ======================================================
+    WARNING: possible circular locking dependency detected
+    6.1.0 #1 Not tainted
+    ------------------------------------------------------
+    kworker/0:1/12 is trying to acquire lock:
+    ffff888003f0c0b8 (&dev->mutex){+.+.}-{3:3}, at: foo_work+0x20/0x80
+
+    but task is already holding lock:
+    ffff888003f0d0b8 (&bar->lock){+.+.}-{3:3}, at: bar_do+0x10/0x50
+
+    which lock already depends on the new lock.
+
+    the existing dependency chain (in reverse order) is:
+
+    -> #1 (&bar->lock){+.+.}-{3:3}:
+           lock_acquire+0xc8/0x2a0
+           __mutex_lock+0x8c/0x8a0
+           bar_do+0x10/0x50
+
+    stack backtrace:
+    CPU: 0 PID: 12 Comm: kworker/0:1 Not tainted 6.1.0 #1
+    Call Trace:
+     <TASK>
+     dump_stack_lvl+0x49/0x63
+     check_noncircular+0xfe/0x110
+     __lock_acquire+0x1218/0x1e80
+     lock_acquire+0xc8/0x2a0
+     foo_work+0x20/0x80
+     process_one_work+0x1c7/0x380
+     </TASK>
+""")
+
+SOFT_LOCKUP = rep("""
+    watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [spin:1234]
+    Modules linked in: spin(O)
+    CPU: 1 PID: 1234 Comm: spin Tainted: G           O L     6.1.0 #1
+    Hardware name: QEMU Standard PC (i440FX + PIIX, 1996)
+    RIP: 0010:spin_forever+0x10/0x20 [spin]
+    Code: 00 00 eb fe
+    RSP: 0018:ffffc90000a3fe00 EFLAGS: 00000246
+    Call Trace:
+     <TASK>
+     spin_write+0x30/0x50 [spin]
+     vfs_write+0xe0/0x3f0
+     ksys_write+0x6b/0xf0
+     do_syscall_64+0x58/0xc0
+     entry_SYSCALL_64_after_hwframe+0x64/0xce
+     </TASK>
+""")
+
+HARD_LOCKUP = rep("""
+    NMI watchdog: Watchdog detected hard LOCKUP on cpu 2
+    Modules linked in: foo
+    CPU: 2 PID: 0 Comm: swapper/2 Not tainted 6.1.0 #1
+    RIP: 0010:native_queued_spin_lock_slowpath+0x5a/0x1e0
+    Call Trace:
+     <IRQ>
+     _raw_spin_lock+0x2a/0x40
+     foo_timer_fn+0x20/0x60 [foo]
+     call_timer_fn+0x27/0x130
+     __run_timers+0x1e4/0x290
+     </IRQ>
+""")
+
+HUNG_TASK = rep("""
+    INFO: task kworker/u8:1:56 blocked for more than 122 seconds.
+          Not tainted 6.1.0 #1
+    "echo 0 > /proc/sys/kernel/hung_task_timeout_secs" disables this message.
+    task:kworker/u8:1    state:D stack:0     pid:56    ppid:2      flags:0x00004000
+    Workqueue: events_unbound foo_worker
+    Call Trace:
+     <TASK>
+     __schedule+0x2a4/0x8a0
+     schedule+0x5d/0xe0
+     schedule_preempt_disabled+0x14/0x30
+     __mutex_lock.constprop.0+0x3a6/0x6a0
+     foo_worker+0x25/0x60
+     process_one_work+0x1c7/0x380
+     </TASK>
+""")
+
+RCU_STALL = rep("""
+    rcu: INFO: rcu_sched self-detected stall on CPU
+    rcu: 	1-....: (21000 ticks this GP) idle=b12/1/0x4000000000000002 softirq=1/1 fqs=5249
+    	(t=21000 jiffies g=12345 q=678)
+    NMI backtrace for cpu 1
+    CPU: 1 PID: 321 Comm: loop Not tainted 5.10.0 #1
+    Call Trace:
+     <IRQ>
+     dump_stack+0x6d/0x88
+     nmi_cpu_backtrace.cold+0x30/0x70
+     rcu_sched_clock_irq.cold+0x2c1/0x4e9
+     update_process_times+0x8c/0xc0
+     tick_sched_timer+0x38/0x70
+     __hrtimer_run_queues+0x104/0x270
+     hrtimer_interrupt+0x101/0x220
+     __sysvec_apic_timer_interrupt+0x5c/0xd0
+     </IRQ>
+     sysvec_apic_timer_interrupt+0x6d/0x90
+     asm_sysvec_apic_timer_interrupt+0x12/0x20
+    RIP: 0010:loop_forever+0x10/0x20 [loopmod]
+    Code: 00 00 eb fe
+    RSP: 0018:ffffc90000a3fe00 EFLAGS: 00000246
+     loop_write+0x30/0x50 [loopmod]
+     vfs_write+0xe0/0x3f0
+     ksys_write+0x6b/0xf0
+""")
+
+OOM_KILL = rep("""
+    stress invoked oom-killer: gfp_mask=0x140cca(GFP_HIGHUSER_MOVABLE|__GFP_COMP), order=0, oom_score_adj=0
+    CPU: 0 PID: 999 Comm: stress Not tainted 6.1.0 #1
+    Call Trace:
+     <TASK>
+     dump_stack_lvl+0x44/0x5c
+     dump_header+0x4a/0x211
+     oom_kill_process.cold+0xb/0x10
+     out_of_memory+0x1ed/0x2e0
+     </TASK>
+    Mem-Info:
+    active_anon:1 inactive_anon:2 isolated_anon:0
+    Out of memory: Killed process 999 (stress) total-vm:1234kB, anon-rss:1000kB
+""")
+
+ARM64_NULL = rep("""
+    Unable to handle kernel NULL pointer dereference at virtual address 0000000000000000
+    Mem abort info:
+      ESR = 0x0000000096000005
+      EC = 0x25: DABT (current EL), IL = 32 bits
+    Data abort info:
+      ISV = 0, ISS = 0x00000005
+    [0000000000000000] user address but active_mm is swapper
+    Internal error: Oops: 0000000096000005 [#1] PREEMPT SMP
+    Modules linked in: crashme(O)
+    CPU: 3 PID: 1 Comm: swapper/0 Tainted: G           O       6.1.0 #1
+    Hardware name: linux,dummy-virt (DT)
+    pstate: 60400005 (nZCv daif +PAN -UAO -TCO -DIT -SSBS BTYPE=--)
+    pc : crashme_init+0x14/0x30 [crashme]
+    lr : do_one_initcall+0x60/0x1e0
+    sp : ffff80000a3bbb60
+    x29: ffff80000a3bbb60 x28: 0000000000000000 x27: 0000000000000000
+    Call trace:
+     crashme_init+0x14/0x30 [crashme]
+     do_one_initcall+0x60/0x1e0
+     do_init_module+0x50/0x1f0
+     load_module+0x1d8c/0x2170
+    Code: d2800000 d65f03c0 d503233f a9bf7bfd (b9400000)
+    ---[ end trace 0000000000000000 ]---
+""")
+
+ARM64_INTERNAL = rep("""
+    Internal error: synchronous external abort: 0000000096000210 [#1] PREEMPT SMP
+    Modules linked in:
+    CPU: 0 PID: 100 Comm: cat Not tainted 6.1.0 #1
+    pc : regmap_mmio_read32le+0x10/0x30
+    lr : regmap_mmio_read+0x44/0x70
+    Call trace:
+     regmap_mmio_read32le+0x10/0x30
+     regmap_mmio_read+0x44/0x70
+     _regmap_read+0x6c/0x1a0
+     regmap_read+0x44/0x70
+    Code: 91002021 8b010001 b9400020 d50331bf (d65f03c0)
+    ---[ end trace 0000000000000000 ]---
+""")
+
+PANIC_ON_WARN = WARNING_CPU[:-1] + rep("""
+    Kernel panic - not syncing: kernel: panic_on_warn set ...
+    CPU: 2 PID: 880 Comm: ping Tainted: G            E      6.1.0-18-amd64 #1  Debian 6.1.76-1
+    Call Trace:
+     <TASK>
+     dump_stack_lvl+0x44/0x5c
+     panic+0x118/0x2ed
+     check_panic_on_warn.cold+0x19/0x19
+     __warn+0x7d/0xc0
+     bar_xmit+0x9c/0xb0 [bar]
+     </TASK>
+    Kernel Offset: disabled
+    Rebooting in 86400 seconds..
+""")
+
+HUNG_TASK_PANIC = HUNG_TASK + rep("""
+    NMI backtrace for cpu 0
+    Sending NMI from CPU 0 to CPUs 1:
+    Kernel panic - not syncing: hung_task: blocked tasks
+    CPU: 0 PID: 30 Comm: khungtaskd Not tainted 6.1.0 #1
+    Kernel Offset: disabled
+    ---[ end Kernel panic - not syncing: hung_task: blocked tasks ]---
+""")
+
+SYSRQ_DUMPS = rep("""
+    sysrq: Show State
+    task:systemd         state:S stack:0     pid:1     ppid:0      flags:0x00000002
+    Call Trace:
+     <TASK>
+     __schedule+0x34d/0x9e0
+     schedule+0x5a/0xd0
+     schedule_hrtimeout_range_clock+0xa5/0x120
+     do_epoll_wait+0x4b5/0x820
+     </TASK>
+    sysrq: Show backtrace of all active CPUs
+    NMI backtrace for cpu 0
+    CPU: 0 PID: 0 Comm: swapper/0 Not tainted 6.1.0 #1
+    Call Trace:
+     <IRQ>
+     dump_stack_lvl+0x44/0x5c
+     nmi_cpu_backtrace.cold+0x30/0x70
+     </IRQ>
+    Sending NMI from CPU 0 to CPUs 1:
+    NMI backtrace for cpu 1 skipped: idling at default_idle+0xe/0x20
+    sysrq: Show Memory
+    Mem-Info:
+    active_anon:1 inactive_anon:2 isolated_anon:0
+    sysrq: Show Blocked State
+    task:kworker/0:2     state:D stack:0     pid:99    ppid:2      flags:0x00004000
+    Call Trace:
+     <TASK>
+     __schedule+0x34d/0x9e0
+     schedule+0x5a/0xd0
+     </TASK>
+""")
+
+CASES = [
+    # name, lines, title, type, panicked, corrupted
+    ("oops-null-panic", OOPS_NULL_PANIC,
+     "BUG: unable to handle kernel NULL pointer dereference in crashme_init",
+     "NULL-POINTER-DEREFERENCE", True, False),
+    ("oops-null", OOPS_NULL,
+     "BUG: unable to handle kernel NULL pointer dereference in crashme_init",
+     "NULL-POINTER-DEREFERENCE", False, False),
+    ("kernel-bug", KERNEL_BUG, "kernel BUG in ext4_writepages", "BUG", False, False),
+    ("warning-cpu", WARNING_CPU, "WARNING in bar_xmit", "WARNING", False, False),
+    ("warning-2025", WARNING_2025, "WARNING in bar_xmit", "WARNING", False, False),
+    ("warning-2026-cond", WARNING_2026_COND, "WARNING in bar_xmit", "WARNING", False, False),
+    ("warning-old", WARNING_OLD, "WARNING in dev_watchdog", "WARNING", False, False),
+    ("gpf", GPF, "general protection fault in ntfs_fill_super", "DoS", False, False),
+    ("kasan", KASAN, "KASAN: slab-use-after-free Read in foo_release",
+     "KASAN-USE-AFTER-FREE-READ", False, False),
+    ("ubsan", UBSAN, "UBSAN: array-index-out-of-bounds in bar_probe", "MEMORY_SAFETY_UBSAN",
+     False, False),
+    ("lockdep", LOCKDEP, "possible deadlock in foo_work", "LOCKDEP", False, False),
+    ("soft-lockup", SOFT_LOCKUP, "BUG: soft lockup in spin_write", "HANG", False, False),
+    ("hard-lockup", HARD_LOCKUP, "BUG: hard lockup in foo_timer_fn", "HANG", False, False),
+    ("hung-task", HUNG_TASK, "INFO: task hung in foo_worker", "HANG", False, False),
+    ("rcu-stall", RCU_STALL, "INFO: rcu detected stall in loop_write", "HANG", False, False),
+    ("oom-kill", OOM_KILL, "out of memory: stress invoked oom-killer", "OOM", False, False),
+    ("arm64-null", ARM64_NULL,
+     "BUG: unable to handle kernel NULL pointer dereference in crashme_init",
+     "NULL-POINTER-DEREFERENCE", False, False),
+    ("arm64-internal", ARM64_INTERNAL, "Internal error in regmap_mmio_read32le", "DoS",
+     False, False),
+    ("panic-on-warn", PANIC_ON_WARN, "WARNING in bar_xmit", "WARNING", True, False),
+    ("hung-task-panic", HUNG_TASK_PANIC, "INFO: task hung in foo_worker", "HANG", True, False),
+]
+
+
+@pytest.mark.parametrize("name,lines,title,type_,panicked,corrupted", CASES,
+                         ids=[c[0] for c in CASES])
+def test_kinds(name, lines, title, type_, panicked, corrupted):
+    incs = whole(lines)
+    assert [(i.title, i.type, i.panicked, i.corrupted) for i in incs] == \
+        [(title, type_, panicked, corrupted)], "\n".join(i.text for i in incs)
+    inc = incs[0]
+    assert len(inc.title) <= 120
+    assert inc.first_line and inc.first_line in inc.text
+    assert inc.signature and len(inc.signature) == 20
+
+
+@pytest.mark.parametrize("name,lines", [(c[0], c[1]) for c in CASES], ids=[c[0] for c in CASES])
+def test_streamed_equals_whole(name, lines):
+    def key(incs):
+        return [(i.title, i.type, i.panicked, i.corrupted, i.text) for i in incs]
+    assert key(streamed(lines)) == key(whole(lines))
+
+
+def test_sysrq_dumps_are_not_incidents():
+    assert whole(SYSRQ_DUMPS) == []
+    assert streamed(SYSRQ_DUMPS) == []
+
+
+def test_benign_lines_are_not_incidents():
+    lines = [
+        "WARNING: /etc/ssh/moduli does not exist, using fixed modulus",
+        "Spectre V2 : WARNING: Unprivileged eBPF is enabled with eIBRS on, data leaks possible via Spectre v2 BHB attacks!",
+        "ODEBUG: Out of memory. ODEBUG disabled",
+        "traps: a.out[123] general protection fault ip:401136 sp:7ffd error:0 in a.out[401000+1000]",
+        "INFO: lockdep is turned off.",
+        "NMI watchdog: Enabled. Permanently consumes one hw-PMU counter.",
+        "EXT4-fs (sda1): WARNING: mounting fs with errors, running e2fsck is recommended",
+        "skbuff: skb_over_panic: text:ffffffff len:1 put:1",
+    ]
+    assert whole(lines) == []
+
+
+def test_oops_fields():
+    inc = whole(OOPS_NULL_PANIC)[0]
+    assert inc.host == "10.0.0.1"
+    assert (inc.cpu, inc.pid, inc.comm) == (1, 1234, "insmod")
+    assert inc.taint == "GO"
+    assert inc.release == "6.12.0-amd64"
+    assert inc.hardware.startswith("QEMU Standard PC (i440FX + PIIX, 1996)")
+    assert inc.pc == "crashme_init+0x15/0x30 [crashme]"
+    assert inc.modules == ["crashme", "nls_ascii", "virtio_net"]
+    assert inc.frames[:3] == ["do_one_initcall", "do_init_module", "__do_sys_finit_module"]
+    assert "__die" not in inc.frames
+    assert inc.first_ts_us == 50100000 and inc.last_ts_us == 50100034
+    assert inc.alt_titles == ["bad-access in crashme_init"]
+    assert inc.first_line.startswith("BUG: kernel NULL pointer dereference")
+    assert inc.text.split("\n")[-1].startswith("---[ end Kernel panic")
+    assert severity(inc.type, inc.panicked) == "critical"
+    assert severity(whole(OOPS_NULL)[0].type) == "error"
+    assert severity("WARNING") == "warning" and severity("OOM") == "info"
+
+
+def test_signature_stable_across_hosts_addresses_pids_times():
+    a = whole(GPF, host="10.0.0.1")[0]
+    other = [ln.replace("13544", "999").replace("0xdffffc0000000003", "0xdffffc0000000007")
+             .replace("+0x3af3/0x42a0", "+0x1234/0x5000").replace("ffffc90004cd7828", "ffffc90001111111")
+             for ln in GPF]
+    b = whole(["[  123.456789] " + ln for ln in other], host="192.168.1.9")[0]
+    assert a.signature == b.signature and a.title == b.title
+    assert a.id != b.id
+    assert a.signature != whole(KASAN)[0].signature
+
+
+def test_executive_summary_and_panic_after_end_trace_belong_to_the_oops():
+    incs = streamed(OOPS_NULL_PANIC)
+    assert len(incs) == 1 and incs[0].panicked
+    assert "Kernel Offset: disabled" in incs[0].text
+
+
+def test_timer_ends_a_report_without_end_marker():
+    d = Detector()
+    now = 100.0
+    for line in HUNG_TASK:
+        d.feed(Record(host="10.0.0.2", text=line), now)
+        now += 0.001
+    d.expire(now + 1.0)
+    assert d.incidents() == []              # still within the quiet timeout
+    deadline = d.next_deadline()
+    assert deadline is not None and now < deadline <= now + Limits().quiet_seconds
+    d.expire(deadline)
+    incs = d.incidents()
+    assert [i.title for i in incs] == ["INFO: task hung in foo_worker"]
+    assert d.next_deadline() is None
+
+
+def test_grace_period_ends_on_the_timer_after_end_trace():
+    d = Detector()
+    for i, line in enumerate(OOPS_NULL_PANIC[:29]):   # up to and including ---[ end trace
+        d.feed(Record(host="10.0.0.3", text=line), 10.0 + i * 0.001)
+    d.expire(10.5)
+    assert d.incidents() == []
+    d.expire(10.1 + Limits().grace_seconds)
+    incs = d.incidents()
+    assert len(incs) == 1 and not incs[0].panicked and not incs[0].truncated
+
+
+def test_new_report_ends_the_previous_one():
+    incs = whole(WARNING_CPU + GPF)
+    assert [i.title for i in incs] == ["WARNING in bar_xmit",
+                                       "general protection fault in ntfs_fill_super"]
+    assert incs[0].line_no < incs[1].line_no
+
+
+def test_line_cap_truncates():
+    d = Detector(Limits(max_lines=20))
+    d.feed(Record(host="h", text="\n".join(HUNG_TASK + [" filler+0x1/0x2"] * 50)), 0.0)
+    d.flush(1.0)
+    incs = d.incidents()
+    assert len(incs) == 1 and incs[0].truncated
+    assert len(incs[0].text.split("\n")) == 20
+
+
+def _ext_records(lines, host="10.0.0.9", gap_at=None):
+    seq = 100
+    out = []
+    for i, line in enumerate(lines):
+        lost = 0
+        if gap_at is not None and i == gap_at:
+            seq += 3
+            lost = 3
+        out.append(Record(host=host, text=line, format=EXTENDED, seq=seq, ts_us=5000000 + i,
+                          lost_before=lost, dst_port=6666))
+        seq += 1
+    return out
+
+
+def test_extended_records_and_seq_gap_mark_the_incident():
+    d = Detector()
+    for r in _ext_records(KERNEL_BUG):
+        d.feed(r, 1.0)
+    d.flush(2.0)
+    ok = d.incidents()[0]
+    assert not ok.corrupted and not ok.truncated and ok.first_seq == 101 and ok.last_seq == 121
+    d = Detector()
+    for r in _ext_records(KERNEL_BUG, gap_at=12):
+        d.feed(r, 1.0)
+    d.flush(2.0)
+    bad = d.incidents()[0]
+    assert bad.title == ok.title
+    assert bad.corrupted and bad.truncated and bad.lost_records == 3
+
+
+def test_incomplete_record_marks_corrupted():
+    d = Detector()
+    recs = _ext_records(WARNING_CPU)
+    recs[5].incomplete = True
+    for r in recs:
+        d.feed(r, 1.0)
+    d.flush(1.0)
+    assert d.incidents()[0].corrupted
+
+
+def test_reboot_closes_open_reports():
+    d = Detector()
+    for line in HUNG_TASK:
+        d.feed(Record(host="h", text=line, boot=0), 1.0)
+    d.feed(Record(host="h", text="Linux version 6.1.0 (gcc)", boot=1), 2.0)
+    assert len(d.incidents()) == 1
+
+
+def test_hundred_hosts_interleaved():
+    d = Detector()
+    per_host = {}
+    for h in range(100):
+        per_host["10.1.0.%d" % h] = [ln.replace("Comm: insmod", "Comm: host%d" % h)
+                                     for ln in OOPS_NULL_PANIC]
+    now = 0.0
+    for i in range(len(OOPS_NULL_PANIC)):
+        for host, lines in per_host.items():
+            ts, caller, text = parse_console_line(lines[i])
+            d.feed(Record(host=host, text=text, ts_us=ts, caller=caller), now)
+        d.expire(now)
+        now += 0.001
+    d.flush(now)
+    incs = d.incidents()
+    assert len(incs) == 100
+    assert sorted(i.host for i in incs) == sorted(per_host)
+    for inc in incs:
+        n = inc.host.rsplit(".", 1)[1]
+        assert inc.comm == "host%s" % n
+        assert all(("Comm: host" not in ln) or ("Comm: host%s " % n in ln)
+                   for ln in inc.text.split("\n"))
+        assert inc.title == CASES[0][2] and inc.panicked
+    assert len({i.signature for i in incs}) == 1
+
+
+def test_interleaved_caller_contexts_on_one_host():
+    a = ["[   10.%06d][ T100] %s" % (i, ln) for i, ln in enumerate(WARNING_CPU)]
+    b = ["[   10.%06d][ T200] %s" % (i, ln) for i, ln in enumerate(GPF)]
+    mixed = [x for pair in zip(a, b) for x in pair] + a[len(b):] + b[len(a):]
+    titles = sorted(i.title for i in whole(mixed))
+    assert titles == ["WARNING in bar_xmit", "general protection fault in ntfs_fill_super"]
+
+
+def test_bad_input_never_raises():
+    d = Detector()
+    d.feed(None, 0.0)
+    d.feed(Record(host="h", text="\x00\xff" * 5000 + "BUG: \x00\x01" + "A" * 100000), 0.0)
+    d.feed(Record(host="h", text="\n" * 1000), 0.0)
+    d.expire(1e9)
+    d.flush(1e9)
+    assert d.errors == 1          # the None record, counted
+    for inc in d.incidents():
+        assert len(inc.title) <= 120
+        assert all(0x20 <= ord(c) < 0x7f for c in inc.title)
+
+
+def test_title_normalisation():
+    assert normalize("WARNING in foo+0x12/0x340 at ffffffff81234567 pid 1234") == \
+        "WARNING in foo at ADDR pid NUM"
+    assert normalize("BUG: bad in syz-executor.3/12345 on 10.1.2.3") == \
+        "BUG: bad in syz-executor on IP"
+    assert normalize("kernel BUG at fs/ext4/inode.c:1234!") == "kernel BUG at fs/ext4/inode.c:LINE!"
+    assert normalize("x\tpanic\x07 " + "y" * 200) == "x panic " + "y" * 111
+    assert normalize("in cfg80211_foo CPU#3") == "in cfg80211_foo CPU"
+
+
+def test_title_to_type_table():
+    assert title_to_type("KASAN: use-after-free Read in f") == "KASAN-USE-AFTER-FREE-READ"
+    assert title_to_type("WARNING: refcount bug in f") == "REFCOUNT_WARNING"
+    assert title_to_type("possible deadlock in f") == "LOCKDEP"
+    assert title_to_type("kernel panic: Fatal exception") == "DoS"
+    assert title_to_type("BUG: something new") == "UNKNOWN"
+    assert title_to_type("something else") == "UNKNOWN"
+
+
+@pytest.mark.parametrize("line,expected", [
+    ("[   12.345678] BUG: x", (12345678, None, "BUG: x")),
+    ("[   12.345678][ T123] BUG: x", (12345678, "T123", "BUG: x")),
+    ("[    1.000001][    C1] y", (1000001, "C1", "y")),
+    ("<4>[   12.3] WARNING: y", (12300000, None, "WARNING: y")),
+    ("<6>plain", (None, None, "plain")),
+    ("[    T42] tagged", (None, "T42", "tagged")),
+    ("no prefix", (None, None, "no prefix")),
+    (" [<ffffffff81000000>] f+0x1/0x2", (None, None, " [<ffffffff81000000>] f+0x1/0x2")),
+    ("[<ffffffff81000000>] f+0x1/0x2", (None, None, "[<ffffffff81000000>] f+0x1/0x2")),
+    ("syzkaller login: [   10.000000] BUG: x", (10000000, None, "BUG: x")),
+    ("[   10.000000] ", (10000000, None, "")),
+    ("", (None, None, "")),
+])
+def test_parse_console_line(line, expected):
+    assert parse_console_line(line) == expected
+
+
+HOSTILE = {
+    # repeated header literals inside a report feed multi-line patterns
+    "held-lock": ["BUG: held lock freed!"] + ["DEBUG: BUG: held lock freed! " + "[<ffff>]" * 100] * 999,
+    "rcu-src": ["INFO: suspicious RCU usage"] +
+               ["_INFO: INFO: suspicious RCU usage " + "a/" * 450] * 999,
+    "lockdep": ["WARNING: possible circular locking dependency detected"] +
+               ["xlog_status: WARNING: possible circular locking dependency detected " +
+                "is trying to acquire lock" * 30] * 999,
+    "long-line": ["BUG: " + "A" * 200000],
+    "warn-at": ["WARNING: " + " at" * 5000],
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_reports_take_bounded_time(name):
+    import time
+    t = time.perf_counter()
+    incs = whole(HOSTILE[name])
+    # the regex engine backtracks: lines are capped and multi-line patterns bounded
+    assert time.perf_counter() - t < 5.0
+    assert incs and all(len(i.title) <= 120 for i in incs)

@@ -1,0 +1,46 @@
+"""The detector over syzkaller's report corpus: the issue's floors (skips without it)."""
+
+import sys
+
+import pytest
+
+from conftest import REPO, shared_path
+
+sys.path.insert(0, str(REPO / "bench"))
+import corpus_eval  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def result():
+    return corpus_eval.evaluate(str(shared_path("corpus", "syzkaller-linux-report")))
+
+
+def test_corpus_is_substantial(result):
+    assert result["positives"] >= 500 and result["negatives"] >= 20
+
+
+def test_detection_and_false_positives(result):
+    assert result["detection_rate"] >= 0.99
+    assert result["false_positives"] == 0
+
+
+def test_title_agreement(result):
+    assert result["title_exact_rate"] >= 0.85
+    assert result["noncorrupted_exact_rate"] >= 0.92
+    assert result["title_or_alt_rate"] >= 0.90
+
+
+def test_type_and_corrupted_agreement(result):
+    assert result["type_rate"] >= 0.92
+    assert result["corrupted_rate"] >= 0.85
+
+
+def test_streamed_equals_whole_log(result):
+    assert result["stream_equal_rate"] == 1.0, [f for f in result["failures"]
+                                                if f[1] == "stream!=whole"]
+
+
+def test_throughput(result):
+    # CPU time of this process (other engineers' load does not count)
+    assert result["lines_per_s_whole"] >= 50000
+    assert result["lines_per_s_stream"] >= 50000
