@@ -34,6 +34,9 @@ class Limits:
     frag_timeout: float = 1.0
     max_frag_total: int = 16384     # declared ncfrag total above this is refused
     max_frag_sets: int = 32         # open reassemblies per stream (oldest emitted beyond)
+    # pieces per set: the kernel sends <= ~9 (1000-byte datagrams); the cap keeps
+    # a hostile sender's 1-byte overlapping pieces from costing quadratic time
+    max_frag_parts: int = 64
     # Reorder window. LAN reordering is sub-millisecond; a WAN path's is tens of
     # ms. Every seq gap (normal: records below the console loglevel are never
     # sent) costs this much latency, and a record arriving later still comes out
@@ -60,7 +63,7 @@ COUNTER_NAMES = (
     "lines_incomplete", "continued", "cont_orphans", "reboots", "hosts", "evicted",
     "idle_evicted", "forced_flushes", "printk_dropped",
     "dropped_empty", "dropped_bad_header", "dropped_bad_ncfrag", "dropped_frag_too_big",
-    "dropped_frag_mismatch", "dropped_frag_conflict", "dropped_late_fragment",
+    "dropped_frag_mismatch", "dropped_frag_conflict", "dropped_frag_too_many", "dropped_late_fragment",
     "dropped_internal_error",
 )
 
@@ -237,8 +240,8 @@ class _ExtStream(_Stream):
         self.frags = {}             # (seq, ts) -> _FragSet, oldest first
         self.closed = OrderedDict()  # (seq, ts) -> emitted incomplete? (late-fragment check)
         self.next_seq = None        # lowest seq not yet released
-        self.max_seq = None
-        self.last_ts = None
+        self.max_seq = -1           # -1: none yet (compares without a None check)
+        self.last_ts = -1
         self.held = {}              # seq -> [Record, deadline]: waiting for a gap
         n = r.limits.dup_memory
         self.ring_seq = array("q", [-1]) * n    # released seqs and their ts: duplicates
@@ -298,6 +301,9 @@ class _ExtStream(_Stream):
         if old is not None:
             c["duplicates" if old == p.body else "dropped_frag_conflict"] += 1
             return
+        if len(fs.parts) >= r.limits.max_frag_parts:
+            c["dropped_frag_too_many"] += 1
+            return
         c["fragments"] += 1
         fs.parts[p.frag_off] = p.body
         n = len(p.body)
@@ -335,9 +341,17 @@ class _ExtStream(_Stream):
         return self.ring_seq[i] == seq and self.ring_ts[i] == ts
 
     def _sequence(self, rec, now):
-        c = self.r.counters
         seq = rec.seq
         ns = self.next_seq
+        # fast path: the next record in order, nothing held, no sign of a reboot
+        if (seq == ns and not self.held and rec.ts_us + self.r.reboot_us >= self.last_ts
+                and (rec.release is None or rec.release == self.last_release
+                     or self.last_release is None)):
+            if seq > self.max_seq:
+                self.max_seq = seq
+            self._release(rec, now)
+            return
+        c = self.r.counters
         if ns is None:
             # first record: wait for lower seqs whose fragments are still arriving
             ns = seq
@@ -409,13 +423,26 @@ class _ExtStream(_Stream):
         if gap > 0:
             rec.lost_before = gap
             self.r.counters["lost"] += gap
-        self.next_seq = rec.seq + 1
+        seq = rec.seq
+        self.next_seq = seq + 1
         if rec.release is not None:
             self.last_release = rec.release
-        self._remember(rec)
-        if self.last_ts is None or rec.ts_us > self.last_ts:
-            self.last_ts = rec.ts_us
+        i = seq % len(self.ring_seq)
+        self.ring_seq[i] = seq
+        self.ring_ts[i] = ts = rec.ts_us
+        if self.last_ts is None or ts > self.last_ts:
+            self.last_ts = ts
         rec.boot = self.boot
+        if rec.flags == "-":
+            # fast path of _cont: a normal record releases the one held before it
+            held = self.cont
+            if held is not None:
+                self.r.counters["records"] += 1
+                self.r.out.append(held)
+            self.cont = rec
+            self.cont_undo = None
+            self.cont_deadline = now + self.r.limits.cont_hold
+            return
         self._cont(rec, now)
 
     def _release_run(self, now):
@@ -468,8 +495,8 @@ class _ExtStream(_Stream):
         self._flush_cont()
         self.boot += 1
         self.next_seq = None
-        self.max_seq = None
-        self.last_ts = None
+        self.max_seq = -1
+        self.last_ts = -1
         self.last_msgid = None
         self.last_release = None
         self.ring_seq = array("q", [-1]) * len(self.ring_seq)
@@ -497,11 +524,9 @@ class _ExtStream(_Stream):
                 held.fragments = pfrags
                 held.incomplete = pinc
                 held.fields = pfields
-                self._hold(-len(crec.text))
                 self.r.counters["continued"] -= 1
                 self._flush_cont()
                 self.cont = held = crec
-                self._hold(len(crec.text))
         if flag == "+" or (flag == "c" and not self.old_cont):
             if (held is not None and rec.lost_before == 0
                     and (held.caller is None or rec.caller is None or held.caller == rec.caller)
@@ -516,7 +541,6 @@ class _ExtStream(_Stream):
                 for k, v in rec.fields.items():
                     held.fields.setdefault(k, v)
                 self.r.counters["continued"] += 1
-                self._hold(len(rec.text))
                 self.cont_deadline = now + self.r.limits.cont_hold
                 return
             self.r.counters["cont_orphans"] += 1
@@ -524,7 +548,6 @@ class _ExtStream(_Stream):
             self._flush_cont()
         self.cont = rec
         self.cont_undo = None
-        self._hold(len(rec.text))
         self.cont_deadline = now + self.r.limits.cont_hold
 
     def _flush_cont(self):
@@ -532,7 +555,6 @@ class _ExtStream(_Stream):
         if held is not None:
             self.cont = None
             self.cont_undo = None
-            self._hold(-len(held.text))
             self._emit(held)
 
     # -- timers --------------------------------------------------------------

@@ -547,3 +547,17 @@ def test_reorder_held_cap():
     r.flush(1)
     recs = r.records()
     assert [x.seq for x in recs] == [1] + list(range(3, 20)) and recs[1].lost_before == 1
+
+
+def test_many_tiny_overlapping_fragments_are_capped():
+    lim = Limits()
+    r = Reassembler(lim)
+    total = 16000
+    for off in range(0, 4000):
+        r.process(b"6,1,1,-,ncfrag=%d/%d;ab" % (off, total), H, 1, 2, 0.0)
+    fs = r._streams[(H, 2, EXTENDED)].frags[(1, 1)]
+    assert len(fs.parts) == lim.max_frag_parts
+    assert r.counters["dropped_frag_too_many"] == 4000 - lim.max_frag_parts
+    r.flush(1)
+    (x,) = r.records()
+    assert x.incomplete
