@@ -78,14 +78,31 @@ def key(incidents):
     return sorted((i.line_no, i.title, i.type, i.corrupted, i.panicked) for i in incidents)
 
 
-def evaluate(corpus):
+def throughput(logs, repeat=3):
+    """Best-of-``repeat`` lines/s (CPU time of this process) for both modes."""
+    n = sum(len(lines) for lines in logs)
+    best = {}
+    for mode in (run_whole, run_stream):
+        times = []
+        for _ in range(repeat):
+            t0 = time.process_time()
+            for lines in logs:
+                mode(lines)
+            times.append(time.process_time() - t0)
+        best[mode.__name__] = n / max(min(times), 1e-9)
+    return best["run_whole"], best["run_stream"]
+
+
+def evaluate(corpus, repeat=3):
     names = sorted((n for n in os.listdir(corpus) if n.isdigit()), key=int)
+    logs = []
     res = {"files": 0, "lines": 0, "positives": 0, "negatives": 0, "detected": 0,
            "false_positives": 0, "title_exact": 0, "title_or_alt": 0, "type_ok": 0,
            "corrupted_ok": 0, "noncorrupted": 0, "noncorrupted_exact": 0,
            "stream_equal": 0, "t_whole": 0.0, "t_stream": 0.0, "failures": []}
     for name in names:
         hdr, lines = load(os.path.join(corpus, name))
+        logs.append(lines)
         res["files"] += 1
         res["lines"] += len(lines)
         # CPU time of this process: other load on the machine does not count
@@ -141,8 +158,7 @@ def evaluate(corpus):
     res["type_rate"] = res["type_ok"] / p
     res["corrupted_rate"] = res["corrupted_ok"] / p
     res["stream_equal_rate"] = res["stream_equal"] / max(res["files"], 1)
-    res["lines_per_s_whole"] = res["lines"] / max(res["t_whole"], 1e-9)
-    res["lines_per_s_stream"] = res["lines"] / max(res["t_stream"], 1e-9)
+    res["lines_per_s_whole"], res["lines_per_s_stream"] = throughput(logs, repeat)
     return res
 
 
@@ -179,8 +195,8 @@ def main(argv):
     ]
     for name, count, rate in rows:
         print("  %-34s %10s %s" % (name, count, "" if rate is None else "%6.1f %%" % (100 * rate)))
-    print("  %-34s %10.0f" % ("lines/s whole log (CPU time)", res["lines_per_s_whole"]))
-    print("  %-34s %10.0f" % ("lines/s streamed (CPU time)", res["lines_per_s_stream"]))
+    print("  %-34s %10.0f" % ("lines/s whole log (CPU, best of 3)", res["lines_per_s_whole"]))
+    print("  %-34s %10.0f" % ("lines/s streamed (CPU, best of 3)", res["lines_per_s_stream"]))
     if show_failures:
         print("\nmismatches:")
         for f in res["failures"]:

@@ -14,17 +14,32 @@ _PREFIX = re.compile(
 _NOISE = re.compile(r"^(?:\*\* \d+ printk messages dropped \*\* )?(?:.* login: )?(?=[<\[])")
 
 
+_TS = re.compile(r"\[ *(\d+)\.(\d+)\](?:\[ *([CT]\d+)\])? ?")
+
+
 def parse_console_line(line: str) -> Tuple[Optional[int], Optional[str], str]:
     """(kernel timestamp in µs or None, caller tag like "T123" or None, text)."""
-    if line.endswith("\r"):
-        line = line[:-1]
     if not line:
         return None, None, line
+    if line[-1] == "\r":
+        line = line[:-1]
+        if not line:
+            return None, None, line
     c = line[0]
-    start = 0
-    if c != "<" and c != "[":
+    if c == "[":
+        m = _TS.match(line)  # the common "[  12.345678][ T123] " case
+        if m is not None:
+            sec, frac, caller = m.groups()
+            return int(sec) * 1000000 + int((frac + "000000")[:6]), caller, line[m.end():]
+    elif c != "<":
         if "** " not in line and " login: " not in line:
             return None, None, line
+    return _parse_slow(line)
+
+
+def _parse_slow(line: str) -> Tuple[Optional[int], Optional[str], str]:
+    start = 0
+    if line[0] not in "<[":
         m = _NOISE.match(line)
         if m is None or m.end() == 0:
             return None, None, line
@@ -34,14 +49,9 @@ def parse_console_line(line: str) -> Tuple[Optional[int], Optional[str], str]:
     if sec is None and caller is None:
         if level is None:
             return None, None, line
-        # "<6>text": a bare level prefix (no space follows it)
+        # "<6>text": a bare level prefix
         return None, None, line[start + len(level) + 2:]
-    end = m.end()
-    if end == len(line) or line[end - 1] == " ":
-        text = line[end:]
-    else:
-        text = line[end:]
     ts = None
     if sec is not None:
         ts = int(sec) * 1000000 + int((frac + "000000")[:6])
-    return ts, caller, text
+    return ts, caller, line[m.end():]
