@@ -57,6 +57,22 @@ class Limits:
     max_pending_bytes: int = 64 << 20   # all held bytes; beyond, oldest streams flushed
 
 
+# caps that must stay >= 1 for the state machine to work at all
+_AT_LEAST_ONE = ("max_frag_total", "max_frag_sets", "max_frag_parts", "dup_memory",
+                 "max_record_bytes", "max_line_bytes", "max_streams")
+
+
+def _sane(limits):
+    """A copy of limits with caps clamped to >= 1 and times to >= 0."""
+    lim = Limits(**{k: getattr(limits, k) for k in Limits.__dataclass_fields__})
+    for k in Limits.__dataclass_fields__:
+        v = getattr(lim, k)
+        floor = 1 if k in _AT_LEAST_ONE else 0
+        if not v >= floor:      # also catches NaN
+            setattr(lim, k, type(getattr(Limits, k))(floor))
+    return lim
+
+
 COUNTER_NAMES = (
     "datagrams", "bytes", "records", "lost", "duplicates", "reordered", "late",
     "fragments", "fragments_incomplete", "fragments_evicted", "lines_joined",
@@ -584,7 +600,7 @@ class Reassembler:
     """All sender streams of one receiver. See the module docstring."""
 
     def __init__(self, limits: Optional[Limits] = None):
-        self.limits = limits if limits is not None else Limits()
+        self.limits = _sane(limits if limits is not None else Limits())
         self.counters = dict.fromkeys(COUNTER_NAMES, 0)     # type: Dict[str, int]
         self.out = []                # type: List[Record]
         self.pending_bytes = 0

@@ -561,3 +561,19 @@ def test_many_tiny_overlapping_fragments_are_capped():
     r.flush(1)
     (x,) = r.records()
     assert x.incomplete
+
+
+def test_degenerate_limits_still_work():
+    lim = Limits(max_streams=0, dup_memory=0, max_frag_sets=0, max_frag_parts=0,
+                 reorder_window=0.0, frag_timeout=float("nan"), max_pending_bytes=0)
+    r = Reassembler(lim)
+    r.process(b"6,1,10,-,ncfrag=0/4;ab", "10.0.0.1", 1, 2, 0.0)
+    r.process(b"6,1,10,-,ncfrag=2/4;c\n", "10.0.0.1", 1, 2, 0.0)
+    r.process(b"6,3,30,-;x\n", "10.0.0.2", 1, 2, 0.0)
+    r.expire(5.0)
+    r.flush(5.0)
+    assert r.counters["dropped_internal_error"] == 0
+    # one piece per set allowed: the second is counted, the first comes out incomplete
+    assert sorted(x.text for x in r.records()) == ["ab[...]", "x"]
+    assert r.counters["dropped_frag_too_many"] == 1 and r.counters["evicted"] == 1
+    assert lim.max_streams == 0     # the caller's object is not modified
