@@ -12,8 +12,10 @@ of:
   trace and a panic often follows, and both belong to this report;
 * the start of another report in the same context (panic and die lines that
   follow an oops do not count: ``kinds.REPORT_START_IGNORES``);
-* quiet (no line from the sender for ``quiet_seconds``: a panicked host goes
-  silent), ``max_age`` seconds open, or ``max_lines``/``max_bytes`` (truncated).
+* quiet: no line for the report for ``quiet_seconds`` (a panicked host goes
+  silent; with caller tags, other tasks' chatter does not keep a report open),
+  ``max_age`` seconds open (chatter without tags), or ``max_lines``/``max_bytes``
+  (truncated).
 
 Time-based ends run from ``expire(now)``, which the caller drives from a timer
 (``next_deadline()`` says when). Nothing here reads a clock.
@@ -56,8 +58,8 @@ MAX_NESTED = 4                     # open reports per context (nested reports)
 class Limits:
     grace_seconds: float = 2.0     # after an end marker
     grace_lines: int = 60          # ... or this many more lines of the context
-    quiet_seconds: float = 5.0     # sender silent: the report is over
-    max_age: float = 120.0         # a report open this long is closed
+    quiet_seconds: float = 5.0     # no line for the report: it is over
+    max_age: float = 60.0          # a report open this long is closed
     max_lines: int = 1500          # caps (then truncated=True)
     max_bytes: int = 256 * 1024
     prefix_lines: int = 5          # lines kept before a start marker (cut here, ====)
@@ -145,7 +147,7 @@ class Detector:
         lim = self.limits
         for st in self._streams.values():
             for rep in (r for lst in st.open.values() for r in lst):
-                d = min(st.last_time + lim.quiet_seconds, rep.first_time + lim.max_age)
+                d = min(rep.last_time + lim.quiet_seconds, rep.first_time + lim.max_age)
                 if rep.ended:
                     d = min(d, rep.grace_deadline)
                 if best is None or d < best:
@@ -163,7 +165,7 @@ class Detector:
                 for rep in [r for lst in st.open.values() for r in lst]:
                     if rep.ended and now >= rep.grace_deadline:
                         self._close(st, rep)
-                    elif now >= st.last_time + lim.quiet_seconds:
+                    elif now >= rep.last_time + lim.quiet_seconds:
                         self._close(st, rep, timeout=True)
                     elif now >= rep.first_time + lim.max_age:
                         self._close(st, rep, timeout=True)

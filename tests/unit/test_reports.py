@@ -747,3 +747,46 @@ def test_hostile_reports_take_bounded_time(name):
     # the regex engine backtracks: lines are capped and multi-line patterns bounded
     assert time.perf_counter() - t < 5.0
     assert incs and all(len(i.title) <= 120 for i in incs)
+
+
+def test_other_tasks_chatter_does_not_keep_a_tagged_report_open():
+    d = Detector()
+    now = 0.0
+    for i, line in enumerate(HUNG_TASK):
+        d.feed(Record(host="h", text=line, ts_us=1000 + i, caller="T30"), now)
+        now += 0.001
+    last = now
+    while now < last + 20:
+        now += 0.5
+        d.feed(Record(host="h", text="eth0: link up", ts_us=int(now * 1e6), caller="T99"), now)
+        d.expire(now)
+        if d.incidents():
+            break
+    assert last + Limits().quiet_seconds <= now < last + Limits().quiet_seconds + 1
+
+
+@pytest.mark.parametrize("die_line,title", [
+    # 6.10+ prefixes x86 die lines with "Oops: "
+    ("Oops: general protection fault, probably for non-canonical address 0xdead000000000122: "
+     "0000 [#1] PREEMPT SMP NOPTI", "general protection fault in foo_del"),
+    ("Oops: divide error: 0000 [#1] PREEMPT SMP NOPTI", "divide error in foo_del"),
+    ("Oops: int3: 0000 [#1] PREEMPT SMP NOPTI", "int3 in foo_del"),
+    ("Oops: stack segment: 0000 [#1] PREEMPT SMP NOPTI", "stack segment fault in foo_del"),
+])
+def test_recent_die_line_forms(die_line, title):
+    lines = [die_line] + rep("""
+        CPU: 3 UID: 0 PID: 412 Comm: foo Not tainted 6.12.0 #1 PREEMPT(voluntary)
+        Tainted: [W]=WARN
+        Hardware name: QEMU Standard PC (Q35 + ICH9, 2009), BIOS 1.16.2 04/01/2014
+        RIP: 0010:foo_del+0x1c/0x40 [foo]
+        Call Trace:
+         <TASK>
+         foo_ioctl+0x5e/0x90 [foo]
+         __x64_sys_ioctl+0x94/0xd0
+         do_syscall_64+0x82/0x190
+         </TASK>
+        ---[ end trace 0000000000000000 ]---
+    """)
+    incs = whole(lines)
+    assert [(i.title, i.type) for i in incs] == [(title, "DoS")]
+    assert incs[0].cpu == 3 and incs[0].release == "6.12.0"
