@@ -578,3 +578,103 @@ def test_degenerate_limits_still_work():
     assert sorted(x.text for x in r.records()) == ["ab[...]", "x"]
     assert r.counters["dropped_late_fragment"] == 1 and r.counters["evicted"] == 1
     assert lim.max_streams == 0     # the caller's object is not modified
+
+
+# --- spec examples end to end (netconsole-wire.md 2 and 3.4) --------------------
+# payload -> [(text, facility, severity, flags, caller, release, fields)]
+SPEC_EXAMPLES = [
+    (b"[   12.345678] e1000e: eth0 NIC Link is Up 1000 Mbps Full Duplex\n",
+     [("e1000e: eth0 NIC Link is Up 1000 Mbps Full Duplex", None, None, "", None, None, {})]),
+    (b"<6>[   12.345678] e1000e: eth0 NIC Link is Up\n",
+     [("e1000e: eth0 NIC Link is Up", 0, 6, "", None, None, {})]),
+    (b"[    3.771531][    T1] pci 0000:3e:08.1: [8086:3246] type 00\n",
+     [("pci 0000:3e:08.1: [8086:3246] type 00", None, None, "", "T1", None, {})]),
+    (b"** 3 printk messages dropped **\n[  101.000001] next message\n",
+     [("** 3 printk messages dropped **", None, None, "", None, None, {"printk_dropped": "3"}),
+      ("next message", None, None, "", None, None, {})]),
+    (b"6,416,1758426,-;netconsole: network logging started\n",
+     [("netconsole: network logging started", 0, 6, "-", None, None, {})]),
+    (b"6,339,5140900,-;e1000e 0000:00:19.0 eth0: NIC Link is Up\n SUBSYSTEM=pci\n DEVICE=+pci:0000:00:19.0\n",
+     [("e1000e 0000:00:19.0 eth0: NIC Link is Up", 0, 6, "-", None, None,
+       {"subsystem": "pci", "device": "+pci:0000:00:19.0"})]),
+    (b"4,1234,987654321,-,caller=T123;foo\n", [("foo", 0, 4, "-", "T123", None, {})]),
+    (b"4,1235,987654400,c,caller=T123; bar\n", [(" bar", 0, 4, "c", "T123", None, {})]),
+    (b"4,77,1000,-;path a\\x5cb caf\\xc3\\xa9\n",
+     [("path a\\b caf\u00e9", 0, 4, "-", None, None, {})]),
+    (b"12,607,22085407756,-;This is a message\n foo=bar\n qux=baz\n",
+     [("This is a message", 1, 4, "-", None, None, {"userdata.foo": "bar", "userdata.qux": "baz"})]),
+    (b"6.4.0,6,444,501151268,-;netconsole: network logging started\n",
+     [("netconsole: network logging started", 0, 6, "-", None, "6.4.0", {})]),
+    (b"6.11.1-0_fbk0_rc13_509_g30d75cea12f7,13,1822,115075213798,-;netconsole selftest: netcons_gtJHM\n key=value\n",
+     [("netconsole selftest: netcons_gtJHM", 1, 5, "-", None,
+       "6.11.1-0_fbk0_rc13_509_g30d75cea12f7", {"userdata.key": "value"})]),
+    (b"13,434,54928466,-;This is message #1\n msgid=1\n",
+     [("This is message #1", 1, 5, "-", None, None, {"msgid": "1"})]),
+    (b"6,1,2,-;\n", [("", 0, 6, "-", None, None, {})]),
+    (b"6,1,2,-;a;b=c,d\n", [("a;b=c,d", 0, 6, "-", None, None, {})]),
+    (b"6,1,2,-;m\n cpu=1\n cpu=42\n", [("m", 0, 6, "-", None, None, {"cpu": "42", "userdata.cpu": "1"})]),
+]
+
+
+@pytest.mark.parametrize("payload,want", SPEC_EXAMPLES)
+def test_spec_examples_end_to_end(payload, want):
+    recs, r = run([payload], end=5)
+    got = [(x.text, x.facility, x.severity, x.flags, x.caller, x.release, x.fields) for x in recs]
+    assert got == want
+    assert not any(x.incomplete for x in recs)
+
+
+# --- more section 10 edge cases ----------------------------------------------------
+
+def test_fragment_cut_right_after_body_newline():
+    body = b"the text\n SUBSYSTEM=net\n"
+    cut = body.index(b"\n") + 1
+    frags = [b"6,3,4,-,ncfrag=0/%d;" % len(body) + body[:cut],
+             b"6,3,4,-,ncfrag=%d/%d;" % (cut, len(body)) + body[cut:]]
+    recs, _ = run(frags, end=5)
+    assert [(x.text, x.fields) for x in recs] == [("the text", {"subsystem": "net"})]
+
+
+def test_release_prefix_in_every_fragment():
+    body = b"y" * 1500 + b"\n"
+    frags = []
+    off = 0
+    while off < len(body):
+        pre = b"6.12.0,4,1023,52430118,-,ncfrag=%d/%d;" % (off, len(body))
+        room = 1000 - len(pre)
+        frags.append(pre + body[off:off + room])
+        off += room
+    assert all(len(f) <= 1000 for f in frags) and len(frags) == 2
+    recs, _ = run(frags[::-1], end=5)
+    assert [(x.text, x.release, x.fragments) for x in recs] == [("y" * 1500, "6.12.0", 2)]
+
+
+def test_module_reload_replay_within_memory_is_dropped_as_duplicates():
+    live = [b"6,%d,%d,-;r%d\n" % (s, s * 1000, s) for s in range(100, 140)]
+    recs, r = run(live + live[:30], end=5)
+    assert len(recs) == 40 and r.counters["duplicates"] == 30 and r.counters["reboots"] == 0
+
+
+def test_nbcon_replay_marker_kept_as_text():
+    recs, _ = run([b"[    2.000000] msg\n", b"** replaying previous printk message **\n",
+                   b"[    2.000000] msg\n"], end=5)
+    assert texts(recs) == ["msg", "** replaying previous printk message **", "msg"]
+
+
+def test_merged_cont_keeps_first_piece_timestamp():
+    recs, _ = run([b"4,1,100,-;foo\n", b"4,2,900,c; bar\n"], end=5)
+    assert (recs[0].text, recs[0].ts_us, recs[0].seq) == ("foo bar", 100, 1)
+
+
+def test_thousands_of_hosts_bounded_and_nothing_lost():
+    lim = Limits(max_streams=1000)
+    r = Reassembler(lim)
+    n = 3000
+    for i in range(n):
+        host = "10.%d.%d.%d" % (i >> 16, (i >> 8) & 255, i & 255)
+        r.process(b"6,1,10,-,ncfrag=0/6;abc", host, 6665, 6666, i * 1e-4)
+        r.process(b"6,1,10,-,ncfrag=3/6;de\n", host, 6665, 6666, i * 1e-4)
+    assert len(r._streams) == 1000 and r.counters["evicted"] == n - 1000
+    r.flush(10)
+    recs = r.records()
+    assert len(recs) == n and all(x.text == "abcde" and not x.incomplete for x in recs)
