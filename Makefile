@@ -41,6 +41,9 @@ test-packaging: deps
 deb:
 	sh packaging/build-deb.sh dist
 
+rpm:
+	sh packaging/build-rpm.sh dist
+
 bench:
 	$(PYTHON) bench/bench_core.py
 
