@@ -22,6 +22,8 @@ Runs on 3.38 (bytes values, str options, no set_source_ipaddress: SOURCEIP stays
 """
 
 import collections
+import copy
+import dataclasses
 import datetime
 import ipaddress
 import json
@@ -45,6 +47,7 @@ except ImportError:  # plain Python: imports work, tests can drive the class
     _log = logging.getLogger("syslogng_netconsole.source")
 
 from .reassembly import Limits, Reassembler
+from .records import Record
 
 RECV_SIZE = 65536          # largest UDP payload is 65527 bytes: nothing is ever cut
 READ_BATCH = 256           # datagrams read per socket before timers and posting run
@@ -370,7 +373,8 @@ class NetconsoleSource(_Base):
                 return False
             if ep is None:
                 ep = _adopt_orphan(key, settings)
-            if ep is None:
+            fresh = ep is None
+            if fresh:
                 ep = _ENDPOINTS[key] = _Endpoint(key, settings, limits)
             else:
                 ep.counters["reloads"] += 1
@@ -390,6 +394,7 @@ class NetconsoleSource(_Base):
                 set_rcvbuf(s, settings["rcvbuf"], lambda t: self._say("rcvbuf", t, now, "warning"))
             except OSError:
                 pass
+        self._restore_pending(fresh)
         self._bind_missing(now)
         return True
 
@@ -568,14 +573,82 @@ class NetconsoleSource(_Base):
         self._write_stats_file(time.time())
         held_bytes, held_records = self._held()
         if held_bytes or held_records:
+            saved = self._save_pending()
             _log.info("netconsole: port %d: %d bytes of unfinished records and %d records are kept "
-                      "for the next configuration (lost if syslog-ng is stopping)"
-                      % (self._settings["port"], held_bytes, held_records))
+                      "for the next configuration%s"
+                      % (self._settings["port"], held_bytes, held_records,
+                         " and saved to %s for a restart" % saved if saved
+                         else " (lost if syslog-ng is stopping: no state_dir)"))
         with _LOCK:
             if ep.owner is self:
                 ep.owner = None
                 ep.orphaned_at = time.monotonic()
         self._ep = None
+
+    # ---------------------------------------------------------------- restarts
+
+    # deinit() cannot tell a reload from a stop. So it saves what a stop would lose
+    # (unfinished pieces, as the incomplete records they would become, and records not
+    # yet posted) to <state_dir>; the next instance deletes the file when it takes the
+    # live state over (reload), or posts the saved records (restart).
+
+    def _pending_path(self) -> Optional[str]:
+        d = self._settings.get("state_dir")
+        return os.path.join(d, "source-%d.pending.jsonl" % self._settings["port"]) if d else None
+
+    def _save_pending(self) -> Optional[str]:
+        path = self._pending_path()
+        if not path:
+            return None
+        ep = self._ep
+        try:
+            core = copy.deepcopy(ep.core)   # the live state stays untouched for a reload
+            now = time.monotonic()
+            core.flush(now)
+            recs = list(ep.held) + core.records()
+            wall_offset = time.time() - now
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = path + ".tmp"
+            with open(tmp, "w") as f:
+                for rec in recs:
+                    d = dataclasses.asdict(rec)
+                    d["recv_time"] = rec.recv_time + wall_offset if rec.recv_time else 0.0
+                    f.write(json.dumps(d) + "\n")
+            os.replace(tmp, path)
+            return path
+        except Exception as e:
+            ep.counters["save_errors"] += 1
+            _log.warning("netconsole: cannot save unfinished records to %s: %r" % (path, e))
+            return None
+
+    def _restore_pending(self, fresh: bool) -> None:
+        """fresh: a new process (restart): post the saved records; else drop the file."""
+        path = self._pending_path()
+        if not path or not os.path.exists(path):
+            return
+        ep = self._ep
+        try:
+            if fresh:
+                wall_offset = time.time() - time.monotonic()
+                n = 0
+                with open(path) as f:
+                    for line in f:
+                        d = json.loads(line)
+                        if d.get("recv_time"):
+                            d["recv_time"] -= wall_offset
+                        ep.held.append(Record(**d))
+                        n += 1
+                ep.counters["restored"] += n
+                _log.info("netconsole: port %d: %d records saved at the last stop are posted now"
+                          % (self._settings["port"], n))
+            os.unlink(path)
+        except Exception as e:
+            ep.counters["restore_errors"] += 1
+            _log.warning("netconsole: cannot restore saved records from %s: %r" % (path, e))
+            try:
+                os.replace(path, path + ".bad")  # keep it for a person, never retry it
+            except OSError:
+                pass
 
     # ---------------------------------------------------------------- counters
 

@@ -111,3 +111,24 @@ def test_reload_with_changed_addresses_keeps_port_and_state(start_sng):
         tx2.send(ext(1, "to the new address"))
         wait_for(lambda: s.read_log("127.0.0.26"), 5)
     assert "cannot listen" not in s.stderr_text()
+
+
+def test_unfinished_record_survives_a_restart(start_sng, tmp_path):
+    """Stopping syslog-ng while a host's record waits for a fragment: the piece is saved
+    in the state dir and comes out, flagged incomplete, when syslog-ng starts again."""
+    s = start_sng("first")
+    tx = s.sender("127.0.0.27")
+    tx.send(ext(1, "complete one"))
+    frags = ext_fragments(2, "Kernel panic: " + "K" * 1500, level=0)
+    tx.send(frags[0])
+    time.sleep(0.2)  # read by now, and well inside the 1 s fragment timeout
+    assert s.stop() == 0
+    assert "saved to" in s.stderr_text()
+    assert s.read_log("127.0.0.27") == ""  # the first record waited for continuations too
+    s2 = start_sng("first", port=s.port)  # same directory: same state dir
+    lines = wait_for(lambda: len(s2.log_lines("127.0.0.27")) >= 2 and s2.log_lines("127.0.0.27"), 5)
+    assert lines[0] == dmesg_prefix(1001000) + "complete one"
+    assert lines[1].startswith(dmesg_prefix(1002000) + "Kernel panic: KKK")
+    assert lines[1].endswith(" [incomplete]")
+    assert s2.counter("source.restored") == 2
+    assert not list(s2.statedir.glob("*.pending.jsonl"))
