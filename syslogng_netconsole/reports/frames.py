@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import List, Optional, Tuple
 
 from . import kinds
+from .demangle import demangle
 from .kinds import PARSE
 
 # Stalls loop somewhere random: take the frame just above one of these
@@ -112,7 +113,11 @@ def _append(frames: List[str], match, skip) -> None:
     if match is None:
         return
     for g in match.groups():
-        if g is not None and not skip(g):
+        if g is None:
+            continue
+        if g[:2] in ("_R", "_Z"):
+            g = demangle(g)     # Rust v0 / C++: hashes out, as syzkaller's titles
+        if not skip(g):
             frames.append(g)
 
 

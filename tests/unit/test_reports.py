@@ -790,3 +790,41 @@ def test_recent_die_line_forms(die_line, title):
     incs = whole(lines)
     assert [(i.title, i.type) for i in incs] == [(title, "DoS")]
     assert incs[0].cpu == 3 and incs[0].release == "6.12.0"
+
+
+@pytest.mark.parametrize("mangled,plain", [
+    ("_RNvMs0_NtCshgDM7dBCdno_11rust_binder4nodeNtB5_4Node22update_refcount_locked",
+     "<rust_binder::node::Node>::update_refcount_locked"),
+    ("_RNvCscSpY9Juk0HT_7___rustc17rust_begin_unwind", "__rustc::rust_begin_unwind"),
+    ("_RNvXs1b_NtCs9jEwPDbx20M_4core3fmtRNtNtNtB8_5panic10panic_info9PanicInfoNtB6_7Display3fmt",
+     "<&core::panic::panic_info::PanicInfo as core::fmt::Display>::fmt"),
+    ("_Z8fakeNameiii", "fakeName"),
+    ("_ZN3foo3barEv", "foo::bar"),
+    ("_RNvB99_3foo", "_RNvB99_3foo"),          # bad backref: unchanged
+    ("_Zgarbage", "_Zgarbage"),
+    ("do_syscall_64", "do_syscall_64"),
+])
+def test_demangle(mangled, plain):
+    from syslogng_netconsole.reports.demangle import demangle
+    assert demangle(mangled) == plain
+
+
+def test_rust_frames_are_demangled_in_titles():
+    lines = rep("""
+        rust_kernel: panicked at drivers/android/binder/node.rs:877:13:
+        attempt to subtract with overflow
+        ------------[ cut here ]------------
+        kernel BUG at rust/helpers/bug.c:7!
+        Oops: invalid opcode: 0000 [#1] PREEMPT SMP PTI
+        CPU: 0 UID: 0 PID: 298 Comm: binder Not tainted 6.12.23 #0
+        RIP: 0010:rust_helper_BUG+0x8/0x10
+        Call Trace:
+         <TASK>
+         _RNvCscSpY9Juk0HT_7___rustc17rust_begin_unwind+0x15b/0x160
+         _RNvMs0_NtCshgDM7dBCdno_11rust_binder4nodeNtB5_4Node22update_refcount_locked+0x401/0x810
+         </TASK>
+        ---[ end trace 0000000000000000 ]---
+    """)
+    incs = whole(lines)
+    assert incs[0].title == ("attempt to subtract with overflow in "
+                             "<rust_binder::node::Node>::update_refcount_locked")
