@@ -47,6 +47,7 @@ capture_pairs=False, chroot=None)``
     changed ``defines``/``extra_config``.
 ``alive() -> bool``, ``rss_kib() -> int`` (VmRSS), ``stderr_text() -> str``
 ``ctl(*args) -> CompletedProcess``: ``syslog-ng-ctl ARGS -c <ctl>``.
+``cleanup()``: ``stop()`` and delete the temporary directory.
 ``log_path(host) -> Path``: ``<logdir>/<host>.log`` (the per-host file).
 ``read_log(host) -> str``: its text ('' while absent).
 ``log_lines(host) -> list``: its lines.
@@ -425,6 +426,10 @@ class Syslogng:
         s.send(payload)
 
     def cleanup(self) -> None:
-        """stop() and delete the temporary directory."""
+        """stop() and delete the temporary directory (with ``chroot``: only if the
+        checkout's bind mount point is an empty, unmounted directory, as it should be)."""
         self.stop()
+        repo = self.tmp / "repo"
+        if self.chroot and (os.path.ismount(str(repo)) or (repo.is_dir() and any(repo.iterdir()))):
+            return
         shutil.rmtree(self.tmp, ignore_errors=True)

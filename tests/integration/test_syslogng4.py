@@ -2,6 +2,7 @@
 `@version: 4.4` mode: base classes required, typed options, KeyError on missing keys.
 The chroot shares the host's network namespace; the checkout is bind-mounted into it."""
 
+import pathlib
 import re
 import subprocess
 import time
@@ -68,4 +69,37 @@ def test_source_on_syslog_ng_4_strict(trixie):
     finally:
         rc = s.stop()
         print(s.stderr_tail(60))
+        s.cleanup()  # its directory lives in the shared chroot's /tmp
     assert rc == 0
+
+
+def test_debian13_stock_config_with_dropin_passes_syntax_only(trixie):
+    """Debian 13's own syslog-ng.conf (@version: 4.4) + the drop-in in conf.d + the SCL
+    under the include path (a private copy inside the chroot's /tmp)."""
+    import shutil
+    import tempfile
+    from harness import sng as sngmod
+    work = pathlib.Path(tempfile.mkdtemp(prefix="stock-", dir=str(trixie / "tmp")))
+    try:
+        etc = work / "etc"
+        shutil.copytree(trixie / "etc" / "syslog-ng", etc, symlinks=True)
+        (work / "include" / "scl" / "netconsole").mkdir(parents=True)
+        shutil.copy(sngmod.SCL, work / "include" / "scl" / "netconsole" / "netconsole.conf")
+        shutil.copy(sngmod.DROPIN, etc / "conf.d" / "netconsole.conf")
+        inside = "/" + str(work.relative_to(trixie))
+        stock = (etc / "syslog-ng.conf").read_text()
+        assert stock.startswith("@version: 4") or "\n@version: 4" in stock
+        (etc / "syslog-ng.conf").write_text(stock.replace("/etc/syslog-ng/", inside + "/etc/"))
+        version = re.search(r"^@version:\s*(\S+)", stock, re.M).group(1)
+        (work / "main.conf").write_text(
+            '@version: %s\n@define include-path "%s/etc:%s/include:/usr/share/syslog-ng/include"\n'
+            '@include "%s/etc/syslog-ng.conf"\n' % (version, inside, inside, inside))
+        r = chroot.run_in_chroot(trixie, ["syslog-ng", "--syntax-only", "-f", inside + "/main.conf",
+                                          "--preprocess-into", inside + "/pre.conf"],
+                                 capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        pre = (work / "pre.conf").read_text()
+        assert 'class("syslogng_netconsole.sng_source.NetconsoleSource")' in pre
+        assert 'file("/var/log/netconsole/${HOST}.log"' in pre
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
