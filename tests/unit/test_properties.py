@@ -264,3 +264,47 @@ def test_every_record_comes_out_exactly_once(specs, rnd, steps):
             assert x.text == sent[s]
     c = r.counters
     assert c["dropped_internal_error"] == 0 and c["reboots"] == 0 and r.pending_bytes == 0
+
+
+@SETTINGS
+@given(st.integers(1, 4), st.lists(st.integers(0, 1500), min_size=1, max_size=8),
+       st.randoms(use_true_random=False))
+def test_plain_and_extended_targets_of_many_hosts_never_mix(nhosts, sizes, rnd):
+    """Each host has a plain and an extended target on the same port; plain
+    lines are cut at 1000 bytes like netconsole does, datagrams of all hosts
+    and both formats interleave (each target's own order kept)."""
+    queues = {}
+    want = {}
+    for h in range(nhosts):
+        host = "10.0.%d.1" % h
+        plain = b""
+        ext = []
+        for i, n in enumerate(sizes):
+            line = b"h%dp%d:" % (h, i) + b"p" * n
+            plain += b"[%5d.%06d] " % (1, i) + line + b"\n"
+            want[(host, "plain")] = want.get((host, "plain"), []) + [line.decode()]
+            etext = b"h%de%d:" % (h, i) + b"e" * n
+            want[(host, "extended")] = want.get((host, "extended"), []) + [etext.decode()]
+            body = etext + b"\n"
+            hdr = b"6,%d,%d,-" % (10 + i, 100 * (i + 1))
+            ext += fragment(hdr, body, [900]) if len(body) > 900 else [hdr + b";" + body]
+        # netconsole sends each record of the plain console in <= 1000-byte pieces
+        pieces = []
+        for rec in plain.split(b"\n")[:-1]:
+            rec += b"\n"
+            pieces += [rec[o:o + 1000] for o in range(0, len(rec), 1000)]
+        queues[(host, "p")] = pieces
+        queues[(host, "e")] = ext
+    order = [k for k, q in queues.items() for _ in q]
+    rnd.shuffle(order)
+    r = Reassembler(Limits())
+    t = 0.0
+    for k in order:
+        r.process(queues[k].pop(0), k[0], 6665, 6666, t)
+        t += 1e-4
+    r.flush(t)
+    got = {}
+    for x in r.records():
+        got.setdefault((x.host, x.format), []).append(x.text)
+        assert not x.incomplete
+    assert got == want
