@@ -13,6 +13,7 @@ parked in ``pending`` (see sng_dest): a restart promotes them, a reload drops th
 No syslog-ng import and no clock reads: times are arguments.
 """
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -186,14 +187,13 @@ class Store:
 
     # -- reports open at shutdown -------------------------------------------
 
-    def park(self, owner: str, incidents: Iterable[Incident], parked_at: float) -> int:
-        """Replace ``owner``'s parked reports with these (snapshots of open reports)."""
-        rows = [(owner, i.id, parked_at, json.dumps(i.to_dict())) for i in incidents]
+    @contextlib.contextmanager
+    def _transaction(self):
+        """One write transaction under the lock; sqlite errors become StoreError."""
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                self._db.execute("DELETE FROM pending WHERE owner = ?", (owner,))
-                self._db.executemany("INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?)", rows)
+                yield self._db
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 try:
@@ -201,23 +201,20 @@ class Store:
                 except sqlite3.Error:
                     pass
                 raise StoreError("%s: %s" % (self.path, exc)) from exc
+
+    def park(self, owner: str, incidents: Iterable[Incident], parked_at: float) -> int:
+        """Replace ``owner``'s parked reports with these (snapshots of open reports)."""
+        rows = [(owner, i.id, parked_at, json.dumps(i.to_dict())) for i in incidents]
+        with self._transaction() as db:
+            db.execute("DELETE FROM pending WHERE owner = ?", (owner,))
+            db.executemany("INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?)", rows)
         return len(rows)
 
     def unpark(self, owner: str) -> List[Incident]:
         """Take ``owner``'s parked reports out of the store (each returned once)."""
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                rows = self._db.execute("SELECT data FROM pending WHERE owner = ?",
-                                        (owner,)).fetchall()
-                self._db.execute("DELETE FROM pending WHERE owner = ?", (owner,))
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                try:
-                    self._db.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-                raise StoreError("%s: %s" % (self.path, exc)) from exc
+        with self._transaction() as db:
+            rows = db.execute("SELECT data FROM pending WHERE owner = ?", (owner,)).fetchall()
+            db.execute("DELETE FROM pending WHERE owner = ?", (owner,))
         out = []
         for r in rows:
             try:

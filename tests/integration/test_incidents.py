@@ -10,12 +10,12 @@ the earlier lines could have opened has been closed and stored too.
 import importlib.util
 import json
 import pathlib
-import sqlite3
 import time
 
 import pytest
 
 from harness.sng import Syslogng, available, wait_for
+from syslogng_netconsole.store import Store, StoreError
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -60,28 +60,20 @@ def extended(lines, seq=700, start_us=12_345_678, level=4, release=None):
     return out
 
 
-def db_rows(sng, host=None):
-    path = sng.statedir / "incidents.sqlite"
-    if not path.exists():
-        return []
-    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=5)
+def stored(statedir, host=None):
+    """The destination's incidents, oldest first ([] while there is no store yet)."""
     try:
-        sql = "SELECT data, stored_at FROM incidents"
-        args = ()
-        if host is not None:
-            sql += " WHERE host = ?"
-            args = (host,)
-        rows = db.execute(sql + " ORDER BY rowid_", args).fetchall()
-    except sqlite3.OperationalError:        # table not created yet
+        store = Store(str(statedir), readonly=True)
+    except StoreError:
         return []
+    try:
+        return store.list(host=host, limit=10 ** 6)[::-1]
     finally:
-        db.close()
-    out = []
-    for data, stored_at in rows:
-        d = json.loads(data)
-        d["stored_at"] = stored_at
-        out.append(d)
-    return out
+        store.close()
+
+
+def db_rows(sng, host=None):
+    return stored(sng.statedir, host)
 
 
 def json_lines(sng, host=None):

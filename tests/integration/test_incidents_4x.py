@@ -6,15 +6,14 @@ and raises KeyError on missing names.
 """
 
 import importlib.util
-import json
 import pathlib
-import sqlite3
 import time
 
 import pytest
 
 from harness import chroot
 from harness.sng import Syslogng, wait_for
+from syslogng_netconsole.store import Store, StoreError
 
 pytestmark = [pytest.mark.syslogng, pytest.mark.chroot]
 
@@ -26,17 +25,16 @@ samples = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(samples)
 
 
-def rows(state):
-    path = pathlib.Path(state) / "incidents.sqlite"
-    if not path.exists():
-        return []
-    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=5)
+def stored(statedir, host=None):
+    """The destination's incidents, oldest first ([] while there is no store yet)."""
     try:
-        return [json.loads(r[0]) for r in db.execute("SELECT data FROM incidents ORDER BY rowid_")]
-    except sqlite3.OperationalError:
+        store = Store(str(statedir), readonly=True)
+    except StoreError:
         return []
+    try:
+        return store.list(host=host, limit=10 ** 6)[::-1]
     finally:
-        db.close()
+        store.close()
 
 
 def test_strict_4x_stores_one_incident_per_report():
@@ -56,10 +54,10 @@ def test_strict_4x_stores_one_incident_per_report():
                 a.send(plain[k])
             if k < len(ext):
                 b.send(ext[k])
-        wait_for(lambda: len(rows(sng.statedir)) >= 2, 20,
+        wait_for(lambda: len(stored(sng.statedir)) >= 2, 20,
                  message="no 2 incidents on 4.x:\n" + sng.stderr_tail())
         time.sleep(1.0)
-        found = rows(sng.statedir)
+        found = stored(sng.statedir)
         by_host = {r["host"]: r for r in found}
         assert len(found) == 2 and set(by_host) == {"127.0.0.2", "127.0.0.3"}
         assert "nctest_init" in by_host["127.0.0.2"]["title"] and by_host["127.0.0.2"]["panicked"]

@@ -10,7 +10,6 @@ in the destination's SQLite store and JSON lines.
 import json
 import os
 import pathlib
-import sqlite3
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import time
 import pytest
 
 from harness.sng import Syslogng, available, wait_for
+from syslogng_netconsole.store import Store, StoreError
 
 pytestmark = pytest.mark.syslogng
 
@@ -68,17 +68,16 @@ def analyze(pcap):
     return [json.loads(l) for l in r.stdout.splitlines()]
 
 
-def store_rows(statedir):
-    path = statedir / "incidents.sqlite"
-    if not path.exists():
-        return []
-    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=5)
+def stored(statedir, host=None):
+    """The destination's incidents, oldest first ([] while there is no store yet)."""
     try:
-        return [json.loads(r[0]) for r in db.execute("SELECT data FROM incidents ORDER BY rowid_")]
-    except sqlite3.OperationalError:
+        store = Store(str(statedir), readonly=True)
+    except StoreError:
         return []
+    try:
+        return store.list(host=host, limit=10 ** 6)[::-1]
     finally:
-        db.close()
+        store.close()
 
 
 def _check(name, meta, found):
@@ -138,7 +137,7 @@ def test_replay_real_kernel_captures_into_syslog_ng(tmp_path):
         time.sleep(QUIET)
         for name, meta in items:
             sng = daemons[name]
-            rows = store_rows(sng.statedir)
+            rows = stored(sng.statedir)
             _check(name, meta, rows)
             ref = analyze(FIXTURES / (name + ".pcap"))
             assert [(r["title"], r["signature"]) for r in rows] == \

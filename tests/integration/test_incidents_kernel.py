@@ -8,7 +8,6 @@ last datagram (pcap time) to the stored row.
 import json
 import pathlib
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import time
 import pytest
 
 from harness.sng import Syslogng, available, wait_for
+from syslogng_netconsole.store import Store, StoreError
 
 pytestmark = [pytest.mark.kernel, pytest.mark.syslogng]
 
@@ -33,18 +33,16 @@ CASES = [
 QUIET = 6.5      # > the detector's quiet timeout + the timer tick
 
 
-def rows(statedir):
-    path = pathlib.Path(statedir) / "incidents.sqlite"
-    if not path.exists():
-        return []
-    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=5)
+def stored(statedir, host=None):
+    """The destination's incidents, oldest first ([] while there is no store yet)."""
     try:
-        return [(json.loads(d), t) for d, t in
-                db.execute("SELECT data, stored_at FROM incidents ORDER BY rowid_")]
-    except sqlite3.OperationalError:
+        store = Store(str(statedir), readonly=True)
+    except StoreError:
         return []
+    try:
+        return store.list(host=host, limit=10 ** 6)[::-1]
     finally:
-        db.close()
+        store.close()
 
 
 def _last_datagram_time(pcap, last_seq, last_ts_us):
@@ -76,12 +74,13 @@ def test_real_kernel_crash_in_the_store(tmp_path, kernel, mode, scenario, types,
         run = guest_run.boot_guest(kernel, mode, scenario, sng.port, tmp_path / "guest")
         assert not run.timed_out, run.qemu_log.read_text(errors="replace")[-2000:]
         if types:
-            wait_for(lambda: len(rows(sng.statedir)) >= len(types), 20,
+            wait_for(lambda: len(stored(sng.statedir)) >= len(types), 20,
                      message="no incident stored:\n" + sng.stderr_tail())
         time.sleep(QUIET)
-        stored = rows(sng.statedir)
-        assert [r["type"] for r, _ in stored] == types, [(r["type"], r["title"]) for r, _ in stored]
-        for r, stored_at in stored:
+        found_rows = stored(sng.statedir)
+        assert [r["type"] for r in found_rows] == types, [(r["type"], r["title"]) for r in found_rows]
+        for r in found_rows:
+            stored_at = r["stored_at"]
             assert r["host"] == "127.0.0.1" and r["panicked"] is panicked and not r["corrupted"]
             assert "nctest" in r["title"]
             t_last = _last_datagram_time(run.pcap, r["last_seq"], r["last_ts_us"])
@@ -96,4 +95,4 @@ def test_real_kernel_crash_in_the_store(tmp_path, kernel, mode, scenario, types,
     assert proc.returncode == 0, proc.stderr
     found = [json.loads(l) for l in proc.stdout.splitlines()]
     assert [(i["type"], i["title"], i["signature"]) for i in found] == \
-        [(r["type"], r["title"], r["signature"]) for r, _ in stored]
+        [(r["type"], r["title"], r["signature"]) for r in found_rows]
