@@ -595,6 +595,8 @@ REPORT_START_IGNORES = [
     re.compile(r"Machine Check Exception:|\[Hardware Error\]:"),
     # ours: an OOM kill is info-only; it must not cut the report it interrupts
     re.compile(r"invoked oom-killer:"),
+    # ours: the BUG() that the Rust panic handler calls after "rust_kernel: panicked"
+    re.compile(r"kernel BUG at rust/helpers/bug\.c"),
 ]
 START_IGNORES_ANY = re.compile("|".join(r.pattern for r in REPORT_START_IGNORES))
 
