@@ -73,14 +73,25 @@ def _sane(limits):
     return lim
 
 
+# Counters (all int). Traffic: datagrams, bytes, records (emitted). Sequence:
+# lost (seq numbers never received; with msgid, msgids never received),
+# duplicates (datagrams or fragments already seen), reordered (arrived below the
+# highest seq), late (came after its reorder window; emitted out of order),
+# reboots, printk_dropped (sum of the sender's "** N printk messages dropped **").
+# Pieces: fragments (accepted ncfrag pieces), fragments_incomplete (sets emitted
+# with a hole), fragments_evicted (sets pushed out by max_frag_sets),
+# lines_joined, lines_incomplete, continued ('c' records joined), cont_orphans.
+# State: hosts (streams now), evicted (LRU beyond max_streams), idle_evicted,
+# forced_flushes (max_pending_bytes). Drops: dropped_<reason>; empty is an empty
+# datagram or line, internal_error a bug caught so ingestion goes on.
 COUNTER_NAMES = (
     "datagrams", "bytes", "records", "lost", "duplicates", "reordered", "late",
     "fragments", "fragments_incomplete", "fragments_evicted", "lines_joined",
     "lines_incomplete", "continued", "cont_orphans", "reboots", "hosts", "evicted",
     "idle_evicted", "forced_flushes", "printk_dropped",
     "dropped_empty", "dropped_bad_header", "dropped_bad_ncfrag", "dropped_frag_too_big",
-    "dropped_frag_mismatch", "dropped_frag_conflict", "dropped_frag_too_many", "dropped_late_fragment",
-    "dropped_internal_error",
+    "dropped_frag_mismatch", "dropped_frag_conflict", "dropped_frag_too_many",
+    "dropped_late_fragment", "dropped_internal_error",
 )
 
 
