@@ -94,6 +94,13 @@ def _to_nonneg_int(v):
     return n
 
 
+def _to_pos_int(v):
+    n = int(str(v).strip())
+    if n < 1:
+        raise ValueError("expected a number >= 1")
+    return n
+
+
 def _to_nonneg_float(v):
     x = float(str(v).strip())
     if not x >= 0:
@@ -114,12 +121,11 @@ LIMIT_OPTIONS = {
     "fragment_timeout": ("frag_timeout", _to_nonneg_float),
     "line_timeout": ("line_timeout", _to_nonneg_float),
     "reorder_window": ("reorder_window", _to_nonneg_float),
-    "max_hosts": ("max_streams", _to_nonneg_int),
-    "max_pending": ("max_pending_bytes", _to_nonneg_int),
+    "max_hosts": ("max_streams", _to_pos_int),
+    "max_pending": ("max_pending_bytes", _to_pos_int),
     "idle_timeout": ("idle_timeout", _to_nonneg_float),
 }
 
-# Record attribute -> name-value pair under .netconsole. (None values are not set)
 # Record attribute -> name-value pair under .netconsole. (None values are not set).
 # Numbers: decimal strings; text: NUL made visible (3.38 would cut the value there).
 NUMBER_PAIRS = ("seq", "ts_us", "level", "boot", "lost_before", "fragments", "continued", "src_port")

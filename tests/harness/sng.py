@@ -87,7 +87,6 @@ SCL = REPO / "syslogng_netconsole" / "scl" / "netconsole.conf"
 DROPIN = REPO / "conf.d" / "netconsole.conf"
 SYSLOGNG = "/usr/sbin/syslog-ng"
 SYSLOGNG_CTL = "/usr/sbin/syslog-ng-ctl"
-PYTHON_MODULE = "/usr/lib/syslog-ng/3.38/libmod-python.cpython-311-x86_64-linux-gnu.so"
 
 
 # the capture_pairs log path (before the drop-in's final path)

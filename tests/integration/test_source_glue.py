@@ -79,6 +79,7 @@ def test_options_as_3_38_and_4x_pass_them():
     ({"port": "0"}, "'port'"), ({"port": "70000"}, "'port'"), ({"ip": "10.0.0"}, "'ip'"),
     ({"reuseport": "maybe"}, "'reuseport'"), ({"rcvbuf": "-1"}, "'rcvbuf'"),
     ({"line_timeout": "soon"}, "'line_timeout'"), ({"colour": "red"}, "'colour'"),
+    ({"max_hosts": "0"}, "'max_hosts'"),
 ])
 def test_bad_options_are_config_errors_naming_the_option(options, named):
     with pytest.raises(sng_source.ConfigError) as e:
