@@ -289,7 +289,9 @@ class IncidentDestination(_Base):
     # -- syslog-ng API (worker thread) ----------------------------------------
 
     def send(self, msg):
-        eng = self._eng
+        eng = getattr(self, "_eng", None)
+        if eng is None:                 # init() failed before the engine existed
+            return True
         now = time.monotonic()
         try:
             rec = record_from_message(msg, now)
@@ -324,6 +326,8 @@ class IncidentDestination(_Base):
         self._thread.start()
 
     def _teardown(self):
+        if getattr(self, "_eng", None) is None:
+            return                      # init() rejected the options: nothing started
         thread = getattr(self, "_thread", None)
         if thread is not None:
             self._stop.set()
@@ -534,6 +538,10 @@ class IncidentDestination(_Base):
             det.flush(now)
             found.extend(det.incidents())
         if self._store is None:
+            if found:
+                eng.stats["park_errors"] += len(found)
+                _log.error("netconsole-incidents: no store: %d open report(s) are lost if "
+                           "this is a shutdown (a reload continues them)" % len(found))
             return
         try:
             self._store.park(self._owner, _to_wall(found, _wall_offset()), time.time())
