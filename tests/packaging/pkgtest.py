@@ -23,6 +23,14 @@ def analyze(capture: pathlib.Path) -> list:
     return [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
 
 
+def decode_records(capture: pathlib.Path) -> list:
+    """The checkout's own decoder on the capture: one dict per record."""
+    p = subprocess.run(["/usr/bin/python3", "-m", "syslogng_netconsole", "decode", "--json",
+                        str(capture)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    return [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
+
+
 def decode(capture: pathlib.Path) -> str:
     """The checkout's own decoder on the capture: 'HOST: line' per record line."""
     p = subprocess.run(["/usr/bin/python3", "-m", "syslogng_netconsole", "decode", str(capture)],
