@@ -28,6 +28,8 @@ _KEY_BAD = re.compile(r"[^A-Za-z0-9_.-]")
 # control characters other than newline and tab are shown as \xNN
 _CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
+# fields kept per record; further ` key=value` lines stay visible in the text
+MAX_FIELDS = 64
 # netconsole-appended sysdata keys (sent after userdata, in this order)
 SYSDATA_KEYS = frozenset(("cpu", "taskname", "release", "msgid"))
 # dictionary keys from dev_printk (escaped like the text), field name
@@ -139,6 +141,7 @@ def decode_ext_body(body: bytes) -> Tuple[str, Dict[str, str]]:
 
     The text ends at the first raw newline and is unescaped; then come
     ` KEY=value` lines: SUBSYSTEM/DEVICE (escaped), userdata and sysdata (raw).
+    At most MAX_FIELDS fields are kept.
     A sysdata key seen twice (userdata `cpu=1`, then sysdata `cpu=42`) keeps the
     later value; the earlier one is kept as userdata.<key>. Lines that are not
     ` key=value` are appended to the text rather than dropped.
@@ -156,7 +159,7 @@ def decode_ext_body(body: bytes) -> Tuple[str, Dict[str, str]]:
         if not line:
             continue
         k, eq, v = line[1:].partition(b"=")
-        if line[:1] != b" " or not eq:
+        if line[:1] != b" " or not eq or len(fields) >= MAX_FIELDS:
             stray.append(to_text(unescape(line)))
             continue
         name = _DICT_KEYS.get(k)

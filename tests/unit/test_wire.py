@@ -191,3 +191,12 @@ def test_starts_plain_record():
     assert wire.starts_plain_record(b"** 2 printk messages dropped **")
     assert not wire.starts_plain_record(b"continuation of a line")
     assert not wire.starts_plain_record(b"")
+
+
+def test_fields_capped_rest_kept_in_text():
+    body = b"t\n" + b"".join(b" k%d=v%d\n" % (i, i) for i in range(100))
+    text, fields = wire.decode_ext_body(body)
+    assert len(fields) == wire.MAX_FIELDS
+    assert fields["userdata.k0"] == "v0" and "userdata.k64" not in fields
+    assert text.split("\n")[0] == "t" and text.split("\n")[1] == " k64=v64"
+    assert len(text.split("\n")) == 1 + 100 - wire.MAX_FIELDS
