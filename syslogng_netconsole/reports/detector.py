@@ -57,7 +57,7 @@ MAX_NESTED = 4                     # open reports per context (nested reports)
 @dataclass
 class Limits:
     grace_seconds: float = 2.0     # after an end marker
-    grace_lines: int = 60          # ... or this many more lines of the context
+    grace_lines: int = 40          # ... or this many more lines of the context
     quiet_seconds: float = 5.0     # no line for the report: it is over
     max_age: float = 60.0          # a report open this long is closed
     max_lines: int = 1500          # caps (then truncated=True)
@@ -256,6 +256,12 @@ class Detector:
         if text.startswith("Linux version "):
             self._close_all(st)
             reps = None
+        if reps and text.startswith("------------[ cut here ]"):
+            # the next WARN/BUG begins: an ended report is over, the line is its prefix
+            for rep in list(reps):
+                if rep.ended:
+                    self._close(st, rep)
+            reps = st.open.get(ctx)
         if not reps and ctx.startswith("C") and st.open:
             reps = [r for lst in st.open.values() for r in lst if r.cpu_traceback]
         if not reps:

@@ -828,3 +828,13 @@ def test_rust_frames_are_demangled_in_titles():
     incs = whole(lines)
     assert incs[0].title == ("attempt to subtract with overflow in "
                              "<rust_binder::node::Node>::update_refcount_locked")
+
+
+def test_three_warnings_in_a_row_are_three_incidents():
+    incs = whole(WARNING_CPU * 3)
+    assert [i.title for i in incs] == ["WARNING in bar_xmit"] * 3
+    for inc in incs:
+        lines = inc.text.split("\n")
+        assert lines[0] == "------------[ cut here ]------------"
+        assert lines.count("------------[ cut here ]------------") == 1
+        assert lines[-1].startswith("---[ end trace")
