@@ -64,6 +64,7 @@ class Limits:
     max_bytes: int = 256 * 1024
     prefix_lines: int = 5          # lines kept before a start marker (cut here, ====)
     max_contexts: int = 256        # per stream, for the prefix buffers
+    max_open: int = 64             # open reports per stream (all contexts)
     idle_drop: float = 3600.0      # forget a quiet stream's state after this
 
 
@@ -245,6 +246,12 @@ class Detector:
                         self._close(st, rep)
             if text.startswith("Booting the kernel"):
                 self._close_all(st)
+            if sum(len(lst) for lst in st.open.values()) >= self.limits.max_open:
+                # too many contexts with open reports: the oldest is over (truncated)
+                oldest = min((r for lst in st.open.values() for r in lst),
+                             key=lambda r: r.last_time)
+                oldest.truncated = True
+                self._close(st, oldest)
             prefix = st.prefix.pop(ctx, ())
             rep = _Report(kind, ctx, text, prefix, rec, ts, now, st.line_no)
             st.open.setdefault(ctx, []).append(rep)
@@ -374,15 +381,24 @@ class Detector:
         inc = Incident(
             host=rep.host, type=type_, title=d.title,
             signature=signature(type_, d.title, corrupted, calls),
-            text="\n".join(rep.lines), first_line=rep.first_line,
+            text="\n".join(rep.lines), first_line=_clean(rep.first_line, MAX_LINE),
             alt_titles=list(d.alt_titles), boot=rep.boot, corrupted=corrupted,
-            truncated=truncated, panicked=rep.panicked, release=rep.release,
+            truncated=truncated, panicked=rep.panicked,
+            release=_clean(rep.release, 128) if rep.release else rep.release,
             frames=calls, first_seq=rep.first_seq, last_seq=rep.last_seq,
             first_ts_us=rep.first_ts, last_ts_us=rep.last_ts, first_time=rep.first_time,
             last_time=rep.last_time, lost_records=rep.lost)
         inc.line_no = rep.line_no
         _fill_fields(inc, rep.lines)
         return inc
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _clean(value: str, limit: int) -> str:
+    """Short fields (comm, hardware ...) are untrusted text: no control chars, bounded."""
+    return _CONTROL.sub("?", value)[:limit]
 
 
 def _fill_fields(inc: Incident, lines: List[str]) -> None:
@@ -392,19 +408,19 @@ def _fill_fields(inc: Incident, lines: List[str]) -> None:
             m = _CPU_LINE.search(ln)
             if m:
                 inc.cpu, inc.pid = int(m.group(1)), int(m.group(2))
-                inc.comm = m.group(3)
+                inc.comm = _clean(m.group(3), 64)
                 taint = m.group(4)
                 inc.taint = "" if taint == "Not tainted" else taint[len("Tainted: "):].replace(" ", "")
                 if inc.release is None:
-                    inc.release = m.group(5)
+                    inc.release = _clean(m.group(5), 128)
                 continue
         if inc.hardware is None and ln.startswith("Hardware name: "):
-            inc.hardware = _HARDWARE.match(ln).group(1).strip()
+            inc.hardware = _clean(_HARDWARE.match(ln).group(1).strip(), 200)
             continue
         if inc.pc is None:
             m = _PC.match(ln)
             if m:
-                inc.pc = m.group(1).strip()
+                inc.pc = _clean(m.group(1).strip(), 200)
                 continue
         if not modules and "Modules linked in:" in ln:
             rest = _MODULES.search(ln).group(1)

@@ -838,3 +838,47 @@ def test_three_warnings_in_a_row_are_three_incidents():
         assert lines[0] == "------------[ cut here ]------------"
         assert lines.count("------------[ cut here ]------------") == 1
         assert lines[-1].startswith("---[ end trace")
+
+
+def test_open_reports_per_stream_are_bounded():
+    d = Detector(Limits(max_open=8))
+    for t in range(50):
+        d.feed(Record(host="h", text="INFO: task x:%d blocked for more than 120 seconds." % t,
+                      ts_us=t, caller="T%d" % (1000 + t)), 0.0)
+    assert d.open_reports() == 8
+    closed = d.incidents()
+    assert len(closed) == 42 and all(i.truncated for i in closed)
+
+
+def test_short_fields_are_sanitized():
+    lines = [ln.replace("Comm: insmod", "Comm: ev\x1bil\x07") for ln in OOPS_NULL_PANIC]
+    lines = [ln.replace("Hardware name: QEMU", "Hardware name: Q\x00EMU") for ln in lines]
+    inc = whole(lines)[0]
+    assert inc.comm == "ev?il?" and "\x00" not in inc.hardware
+
+
+try:
+    from hypothesis import given, settings, strategies as st
+except ImportError:                      # pragma: no cover - python3-hypothesis is a test dep
+    given = None
+
+if given is not None:
+    SAMPLES = [OOPS_NULL_PANIC, WARNING_CPU * 2 + GPF, KASAN + HUNG_TASK_PANIC, SYSRQ_DUMPS + LOCKDEP,
+               ARM64_NULL + RCU_STALL]
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.integers(0, len(SAMPLES) - 1), st.lists(st.integers(1, 9), min_size=1, max_size=40))
+    def test_any_record_chunking_equals_line_by_line(which, sizes):
+        """record.text may hold several lines: how lines are grouped must not matter."""
+        lines = SAMPLES[which]
+        d = Detector()
+        i = k = 0
+        while i < len(lines):
+            n = sizes[k % len(sizes)]
+            d.feed(Record(host="h", text="\n".join(lines[i:i + n])), 0.0)
+            i += n
+            k += 1
+        d.flush(0.0)
+        got = [(x.title, x.type, x.panicked, x.corrupted, x.text) for x in d.incidents()]
+        want = [(x.title, x.type, x.panicked, x.corrupted, x.text) for x in streamed(lines)]
+        assert got == want
