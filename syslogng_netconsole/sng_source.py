@@ -466,14 +466,16 @@ class NetconsoleSource(_Base):
             ep.counters["dropped_held"] += excess
             self._say("held", "syslog-ng is not accepting messages; dropped %d records" % excess, now)
 
-    def _make_message(self, rec, wall_offset: float):
+    def _make_message(self, rec, wall_offset: float, now: float = 0.0):
         msg = LogMessage(_clean(rec.text))
         msg["HOST"] = rec.host
         set_ip = getattr(msg, "set_source_ipaddress", None)  # 4.x only
         if set_ip is not None:
             set_ip(rec.host, int(rec.src_port or 0))
         msg.set_pri(record_pri(rec))
-        if rec.recv_time:
+        # a record that waited (fragments, reorder, continuations) keeps its arrival
+        # time; a fresh one keeps the message's own (= now), which costs nothing
+        if rec.recv_time and now - rec.recv_time > 0.05:
             msg.set_timestamp(datetime.datetime.fromtimestamp(rec.recv_time + wall_offset,
                                                               datetime.timezone.utc))
         for name, value in message_pairs(rec):
@@ -482,11 +484,12 @@ class NetconsoleSource(_Base):
 
     def _post_held(self, now: float) -> None:
         ep = self._ep
-        wall_offset = time.time() - time.monotonic()
+        mono = time.monotonic()
+        wall_offset = time.time() - mono
         while ep.held and not self._suspended:
             rec = ep.held.popleft()
             try:
-                msg = self._make_message(rec, wall_offset)
+                msg = self._make_message(rec, wall_offset, mono)
             except Exception as e:
                 ep.counters["message_errors"] += 1
                 self._say("message", "cannot build a message for a record of %s: %r"

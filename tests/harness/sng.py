@@ -29,7 +29,8 @@ capture_pairs=False, chroot=None)``
     ``prelude`` is the place for extra log paths that must see ``s_netconsole``: the
     drop-in's path is ``flags(final)``, so paths after it get nothing.
     ``capture_pairs=True`` adds such a path writing every message as JSON (HOST, SOURCEIP,
-    PRIORITY, FACILITY, MESSAGE and ``.netconsole.*``) to ``<tmp>/pairs.jsonl``; read
+    PRIORITY, FACILITY, UNIXTIME (ms), MESSAGE and ``.netconsole.*``) to
+    ``<tmp>/pairs.jsonl``; read
     them with ``pairs()``.
     ``chroot=ROOT`` runs ROOT's syslog-ng (e.g. 4.8 from ``harness.chroot``) instead:
     ``tmpdir`` must then lie under ``ROOT/tmp`` (default: a fresh one there), the
@@ -91,8 +92,9 @@ SYSLOGNG_CTL = "/usr/sbin/syslog-ng-ctl"
 
 # the capture_pairs log path (before the drop-in's final path)
 PAIRS_PATH = (
-    'destination d_test_pairs { file("%s" template("$(format-json HOST=$HOST SOURCEIP=$SOURCEIP '
-    'PRIORITY=$PRIORITY FACILITY=$FACILITY MESSAGE=$MESSAGE --key .netconsole.*)\\n")); };\n'
+    'destination d_test_pairs { file("%s" frac-digits(3) template("$(format-json HOST=$HOST '
+    'SOURCEIP=$SOURCEIP PRIORITY=$PRIORITY FACILITY=$FACILITY UNIXTIME=$UNIXTIME MESSAGE=$MESSAGE '
+    '--key .netconsole.*)\\n")); };\n'
     'log { source(s_netconsole); destination(d_test_pairs); };')
 
 

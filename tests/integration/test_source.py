@@ -117,6 +117,7 @@ def test_silent_host_mid_fragment_comes_out_flagged_incomplete(shared_sng):
     frags = ext_fragments(2, "Kernel panic - not syncing: " + "P" * 2400, level=0)
     assert len(frags) == 3
     t0 = time.monotonic()
+    sent_at = time.time()
     tx.send(frags[0])
     tx.send(frags[1])
     # nothing else is sent to the collector from here on
@@ -130,6 +131,8 @@ def test_silent_host_mid_fragment_comes_out_flagged_incomplete(shared_sng):
     assert p[".netconsole.incomplete"] == "1"
     assert p["PRIORITY"] == "emerg"
     assert p["MESSAGE"].startswith("Kernel panic - not syncing: PPP")
+    # stamped when its first piece arrived, not when the timeout let it out
+    assert abs(float(p["UNIXTIME"]) - sent_at) < 0.5, (p["UNIXTIME"], sent_at)
 
 
 def test_silent_host_with_a_cut_plain_line(shared_sng):
