@@ -155,10 +155,15 @@ def from_incident(incident, now, ttl=3600.0, text_cap=sanitize.BODY_CAP):
             annotations[name] = str(details[name])
     if details.get("modules"):
         annotations["modules"] = sanitize.one_line(" ".join(details["modules"]), 500)
+    # startsAt: when the report began (the destination passes wall-clock times),
+    # unless that is missing or implausible
+    started = get("first_time", 0.0)
+    starts = started if isinstance(started, (int, float)) and \
+        now - 86400 < started <= now + 60 else float(now)
     return Alert(id=str(details.get("id") or _fingerprint(labels)), kind="incident",
                  severity=severity, title=title, host=host, labels=labels,
-                 annotations=annotations, starts_at=float(now),
-                 ends_at=float(now) + float(ttl),
+                 annotations=annotations, starts_at=float(starts),
+                 ends_at=float(starts) + float(ttl),
                  text=sanitize.multi_line(get("text", ""), text_cap), incident=details)
 
 

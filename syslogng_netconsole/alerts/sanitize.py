@@ -40,7 +40,8 @@ def one_line(value, limit=HEADER_CAP):
     """A single line for a mail header, subject or label: control characters
     (CR, LF, NUL, U+2028 ...) become spaces, whitespace runs collapse, length capped."""
     s = as_text(value)
-    s = "".join(" " if (_is_control(c) or c.isspace()) else c for c in s)
+    if not s.isprintable():     # fast path: printable text has no C* and no space but ' '
+        s = "".join(" " if (_is_control(c) or c.isspace()) else c for c in s)
     s = _WS.sub(" ", s).strip()
     return cap(s, limit)
 
@@ -58,7 +59,8 @@ def multi_line(value, limit=BODY_CAP, line_limit=LINE_CAP):
     out = []
     total = 0
     for line in s.split("\n"):
-        line = "".join(c if (c == "\t" or not _is_control(c)) else " " for c in line)
+        if not line.isprintable():
+            line = "".join(c if (c == "\t" or not _is_control(c)) else " " for c in line)
         line = cap(line.rstrip(), line_limit)
         total += len(line) + 1
         if total > limit:
