@@ -69,6 +69,15 @@ def run_stream(lines, step=0.001):
     return d.incidents()
 
 
+def run_stripped(lines):
+    """Netconsole without printk.time: no timestamps, no caller tags."""
+    d = Detector()
+    for line in lines:
+        d.feed(Record(host="10.0.0.1", text=parse_console_line(line)[2]), 0.0)
+    d.flush(0.0)
+    return d.incidents()
+
+
 def first(incidents):
     real = [i for i in incidents if i.type not in INFO_TYPES]
     return min(real, key=lambda i: i.line_no) if real else None
@@ -99,7 +108,9 @@ def evaluate(corpus, repeat=3):
     res = {"files": 0, "lines": 0, "positives": 0, "negatives": 0, "detected": 0,
            "false_positives": 0, "title_exact": 0, "title_or_alt": 0, "type_ok": 0,
            "corrupted_ok": 0, "noncorrupted": 0, "noncorrupted_exact": 0,
-           "stream_equal": 0, "t_whole": 0.0, "t_stream": 0.0, "failures": []}
+           "stream_equal": 0, "t_whole": 0.0, "t_stream": 0.0, "failures": [],
+           "stripped_detected": 0, "stripped_exact": 0, "stripped_fp": 0}
+    pairs = []      # (expected title, our signature) of each detected positive
     for name in names:
         hdr, lines = load(os.path.join(corpus, name))
         logs.append(lines)
@@ -119,6 +130,12 @@ def evaluate(corpus, repeat=3):
             res["failures"].append((name, "stream!=whole", str(key(whole)), str(key(streamed))))
         inc = first(whole)
         want = hdr.get("TITLE", "")
+        bare = first(run_stripped(lines))
+        if want and bare is not None:
+            res["stripped_detected"] += 1
+            res["stripped_exact"] += bare.title == want
+        elif not want and bare is not None:
+            res["stripped_fp"] += 1
         if not want:
             res["negatives"] += 1
             if inc is not None:
@@ -133,6 +150,7 @@ def evaluate(corpus, repeat=3):
             res["failures"].append((name, "missed", want, ""))
             continue
         res["detected"] += 1
+        pairs.append((want, inc.signature))
         if inc.title == want:
             res["title_exact"] += 1
             if not want_corrupted:
@@ -150,7 +168,19 @@ def evaluate(corpus, repeat=3):
             res["corrupted_ok"] += 1
         else:
             res["failures"].append((name, "corrupted", str(want_corrupted), str(inc.corrupted)))
+    same_title = same_sig = both = 0
+    for i in range(len(pairs)):
+        for j in range(i + 1, len(pairs)):
+            t = pairs[i][0] == pairs[j][0]
+            g = pairs[i][1] == pairs[j][1]
+            same_title += t
+            same_sig += g
+            both += t and g
+    res["dedup_precision"] = both / max(same_sig, 1)
+    res["dedup_recall"] = both / max(same_title, 1)
     p = max(res["positives"], 1)
+    res["stripped_detection_rate"] = res["stripped_detected"] / p
+    res["stripped_exact_rate"] = res["stripped_exact"] / p
     res["detection_rate"] = res["detected"] / p
     res["title_exact_rate"] = res["title_exact"] / p
     res["noncorrupted_exact_rate"] = res["noncorrupted_exact"] / max(res["noncorrupted"], 1)
@@ -192,6 +222,15 @@ def main(argv):
          res["corrupted_rate"]),
         ("streamed == whole log", "%d/%d" % (res["stream_equal"], res["files"]),
          res["stream_equal_rate"]),
+    ]
+    rows += [
+        ("no-prefix stream: detection", "%d/%d" % (res["stripped_detected"], res["positives"]),
+         res["stripped_detection_rate"]),
+        ("no-prefix stream: title == TITLE", "%d/%d" % (res["stripped_exact"], res["positives"]),
+         res["stripped_exact_rate"]),
+        ("no-prefix stream: false positives", "%d/%d" % (res["stripped_fp"], res["negatives"]), None),
+        ("dedup by signature: pair precision", "", res["dedup_precision"]),
+        ("dedup by signature: pair recall", "", res["dedup_recall"]),
     ]
     for name, count, rate in rows:
         print("  %-34s %10s %s" % (name, count, "" if rate is None else "%6.1f %%" % (100 * rate)))

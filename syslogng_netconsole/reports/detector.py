@@ -380,7 +380,7 @@ class Detector:
         corrupted = d.corrupted or rep.lost > 0 or rep.incomplete
         inc = Incident(
             host=rep.host, type=type_, title=d.title,
-            signature=signature(type_, d.title, corrupted, calls),
+            signature=signature(type_, d.title),
             text="\n".join(rep.lines), first_line=_clean(rep.first_line, MAX_LINE),
             alt_titles=list(d.alt_titles), boot=rep.boot, corrupted=corrupted,
             truncated=truncated, panicked=rep.panicked,

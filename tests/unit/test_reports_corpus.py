@@ -44,3 +44,15 @@ def test_throughput(result):
     # CPU time of this process (other engineers' load does not count)
     assert result["lines_per_s_whole"] >= 50000
     assert result["lines_per_s_stream"] >= 50000
+
+
+def test_dedup_by_signature(result):
+    # same signature <=> same expected TITLE, over pairs of files
+    assert result["dedup_precision"] >= 0.98
+    assert result["dedup_recall"] >= 0.90
+
+
+def test_netconsole_without_timestamps(result):
+    # plain netconsole without printk.time: no prefixes, no caller tags
+    assert result["stripped_detection_rate"] >= 0.98
+    assert result["stripped_fp"] == 0
