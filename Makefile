@@ -46,6 +46,7 @@ rpm:
 
 bench:
 	$(PYTHON) bench/bench_core.py
+	$(PYTHON) bench/corpus_eval.py
 
 # Runs the collector in the foreground with the project's own config.
 # Installs only the runtime packages that are missing (not the test tools).
