@@ -282,9 +282,7 @@ class IncidentDestination(_Base):
 
     def close(self):
         pass
-
-    def is_opened(self):
-        return True
+    # no is_opened(): 3.38 would call it before every send()
 
     # -- syslog-ng API (worker thread) ----------------------------------------
 

@@ -151,8 +151,9 @@ def test_bad_input_does_not_break_the_destination(tmp_path):
                 b"4,2,2,-;WARNING: \\x0d\\x0aBcc: evil@example.org\\x00\n"]
         s.send_all(junk)
         s.send_all(plain(OOPS + PANIC, start_us=300_000_000))
-        rows = wait_incidents(sng, host, 1)
-        assert any("nctest_init" in r["title"] for r in rows)
+        # junk carrying a "BUG:" header may be an incident of its own: wait for the Oops
+        wait_for(lambda: any("nctest_init" in r["title"] for r in db_rows(sng, host)),
+                 INCIDENT_TIMEOUT, message=sng.stderr_tail())
         assert sng.alive()
     finally:
         assert sng.stop() == 0
