@@ -2,7 +2,7 @@
 
 Each boot adds a row (kernel, mode, scenario, result, seconds, agreement) to
 the table printed in pytest's terminal summary and written to
-``tests/kernel/.cache/results-DATE-PID.jsonl``.
+``tests/kernel/.cache/runs/SESSION/results.jsonl``, beside each run's files.
 """
 
 import json
@@ -20,10 +20,22 @@ for p in (str(HERE), str(TESTS), str(TESTS.parent)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
+# each run's files (serial log, pcap, syslog-ng dir) stay here for a look
+# after the session; one folder per session, the last 3 kept
+SESSION = "%s-%d" % (time.strftime("%Y%m%d-%H%M%S", time.gmtime()), os.getpid())
+RUNS = HERE / ".cache" / "runs" / SESSION
+
 RESULTS = []
 # one file per session: concurrent sessions must not mix their rows
-RESULTS_FILE = HERE / ".cache" / ("results-%s-%d.jsonl"
-                                  % (time.strftime("%Y%m%d-%H%M%S", time.gmtime()), os.getpid()))
+RESULTS_FILE = RUNS / "results.jsonl"
+
+
+def pytest_sessionfinish(session):
+    old = sorted((RUNS.parent.iterdir() if RUNS.parent.exists() else []),
+                 key=lambda p: p.stat().st_mtime)
+    for p in old[:-3]:
+        if p != RUNS:
+            shutil.rmtree(str(p), ignore_errors=True)
 
 
 def missing_tools():

@@ -20,13 +20,14 @@ import pathlib
 import shutil
 import sys
 import tempfile
-import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent), str(HERE.parents[1])]
 
 import console_compare as cc  # noqa: E402
 import guest_run  # noqa: E402
+from collector import wait_drained  # noqa: E402
+from syslogng_netconsole.pcap import read_packets  # noqa: E402
 from harness.sng import Syslogng  # noqa: E402
 
 OUT = HERE.parent / "fixtures"
@@ -51,23 +52,15 @@ FIXTURES = {
 }
 
 
-def _wait_stable(path, quiet=2.0, limit=30.0):
-    deadline = time.monotonic() + limit
-    last, since = -1, time.monotonic()
-    while time.monotonic() < deadline:
-        size = path.stat().st_size if path.exists() else -1
-        if size != last:
-            last, since = size, time.monotonic()
-        elif size >= 0 and time.monotonic() - since >= quiet:
-            return
-        time.sleep(0.1)
-
-
 def make(name, kernel, mode, scenario, why, work):
     with Syslogng(work / ("sng-" + name)) as sng:
         run = guest_run.boot_guest(kernel, mode, scenario, sng.port, work, name=name)
-        _wait_stable(sng.log_path("127.0.0.1"))
+        sent = sum(1 for p in read_packets(str(run.pcap)) if p.dst_port == sng.port)
+        received, drops, _ = wait_drained(sng, sent)
         decoded = sng.read_log("127.0.0.1")
+    if received != sent:
+        raise SystemExit("%s: the guest sent %d datagrams, the collector read %d (%s dropped)"
+                         % (name, sent, received, drops))
     if run.timed_out or run.exit_code != 0:
         raise SystemExit("%s: QEMU failed (exit %s, timed out %s)" % (name, run.exit_code,
                                                                       run.timed_out))

@@ -21,6 +21,7 @@ every scenario in every mode of both kernels.
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -30,7 +31,9 @@ import pytest
 import console_compare as cc
 import guest_build
 import guest_run
-from conftest import missing_tools
+from collector import wait_drained
+from conftest import RUNS, missing_tools
+from syslogng_netconsole.pcap import read_packets
 
 pytestmark = pytest.mark.kernel
 
@@ -102,20 +105,6 @@ def _count(lines, pattern):
     return sum(1 for line in lines if rx.search(line.text))
 
 
-def _wait_stable(path, quiet=2.0, limit=30.0):
-    """Wait until the file exists and has not grown for `quiet` seconds: the
-    collector has drained the stream and its core's timers have fired."""
-    deadline = time.monotonic() + limit
-    last, since = -1, time.monotonic()
-    while time.monotonic() < deadline:
-        size = path.stat().st_size if path.exists() else -1
-        if size != last:
-            last, since = size, time.monotonic()
-        elif size >= 0 and time.monotonic() - since >= quiet:
-            return
-        time.sleep(0.1)
-
-
 def _compare(kver, mode, console, decoded):
     extended = mode != "plain"
     before_6_2 = guest_run.kernel_tuple(kver) < (6, 2)
@@ -149,7 +138,7 @@ def tools():
 
 
 @pytest.mark.parametrize("kernel,mode,scenario", matrix())
-def test_guest_stream_matches_console(kernel, mode, scenario, tools, tmp_path, kernel_report):
+def test_guest_stream_matches_console(kernel, mode, scenario, tools, request, kernel_report):
     from harness.sng import Syslogng, available
 
     why = available()
@@ -160,17 +149,21 @@ def test_guest_stream_matches_console(kernel, mode, scenario, tools, tmp_path, k
         pytest.skip("kernel %s (with headers) is not installed" % kernel)
     row = {"kernel": kernel, "kver": kver, "mode": mode, "scenario": scenario,
            "result": "error", "seconds": 0.0}
-    sng = Syslogng(tmp_path / "sng")
+    work = RUNS / request.node.callspec.id
+    shutil.rmtree(str(work), ignore_errors=True)
+    sng = Syslogng(work / "sng")
     sng.start()
     try:
-        run = guest_run.boot_guest(kernel, mode, scenario, sng.port, tmp_path,
+        run = guest_run.boot_guest(kernel, mode, scenario, sng.port, work,
                                    lines=BURST_LINES)
         row["seconds"] = round(run.seconds, 1)
         row["accel"] = run.accel
-        log = sng.log_path("127.0.0.1")
-        _wait_stable(log)
+        sent = sum(1 for p in read_packets(str(run.pcap)) if p.dst_port == sng.port)
+        received, drops, drained = wait_drained(sng, sent)
+        row.update(sent=sent, received=received, socket_drops=drops, drain_seconds=drained)
         decoded_text = sng.read_log("127.0.0.1")
         counters = sng.stats().get("counters", {})
+        row["core_counters"] = {k: v for k, v in counters.items() if v}
     finally:
         sng.stop()
     try:
@@ -180,6 +173,12 @@ def test_guest_stream_matches_console(kernel, mode, scenario, tools, tmp_path, k
                                                            run.qemu_log.read_text()[-2000:])
         console, other = cc.console_lines(run.serial_log.read_bytes())
         decoded = cc.decoded_lines(decoded_text)
+
+        # 0. every datagram the guest NIC sent reached the collector
+        assert received == sent, (
+            "the guest sent %d datagrams, the collector read %d; the host kernel "
+            "dropped %s at its socket (receive buffer full); artifacts in %s"
+            % (sent, received, drops, work))
 
         # 1. the scenario happened, and the collector got it
         for pattern, n in EXPECT[scenario]:
@@ -197,7 +196,6 @@ def test_guest_stream_matches_console(kernel, mode, scenario, tools, tmp_path, k
             "strict_total", "matched", "joined", "kernel_truncated", "console_truncated",
             "ts_mismatch", "missing", "extra", "teardown_total", "teardown_lost",
             "window_start", "console_other")})
-        row["core_counters"] = {k: v for k, v in counters.items() if v}
         assert ag.ok and ag.ts_mismatch == 0, "%s\n%s" % (ag.summary(), "\n".join(ag.problems))
         if mode != "configfs":
             assert ag.window_start == 0, "a netconsole= target replays from Linux version"
