@@ -36,6 +36,10 @@ from .signature import signature
 _QUESTIONABLE = re.compile(r"(?:\[<[0-9a-f]+>\])? \? ").search
 _EQUALS = "=" * 20
 _HEADER = kinds.HEADER_ANY.search
+# Panics that only follow a report (its header may come from another context).
+_FOLLOWUP_PANIC = re.compile(
+    r"Kernel panic - not syncing: .*(?:Fatal exception|panic_on_warn|panic_on_oops|hung_task"
+    r"|softlockup|hard LOCKUP|RCU Stall|rcu_stall|Fatal machine check)").search
 _CPU_LINE = re.compile(
     r"CPU: (\d+) (?:UID: \d+ )?PID: (\d+) Comm: (.*?) (?:Kdump: loaded )?"
     r"(Not tainted|Tainted: [A-Z ]+?) +(\S+) #")
@@ -232,12 +236,16 @@ class Detector:
         reps = st.open.get(ctx)
         if kind is not None:
             if st.open and kinds.START_IGNORES_ANY.search(text):
-                # part of an open report (panic after an oops, x86 BUG's die line)
-                targets = reps or [max((r for lst in st.open.values() for r in lst),
-                                       key=lambda r: r.last_time)]
-                for rep in list(targets):
-                    self._append(st, rep, ctx, ts, text, rec, now)
-                return
+                # part of an open report (panic after an oops, x86 BUG's die line);
+                # a follow-up panic may come from another context (CPU, task)
+                targets = reps
+                if not targets and _FOLLOWUP_PANIC(text):
+                    targets = [max((r for lst in st.open.values() for r in lst),
+                                   key=lambda r: r.last_time)]
+                if targets:
+                    for rep in list(targets):
+                        self._append(st, rep, ctx, ts, text, rec, now)
+                    return
             if reps:
                 for rep in list(reps):
                     # With caller tags a report nested in another (a WARNING inside an

@@ -882,3 +882,18 @@ if given is not None:
         got = [(x.title, x.type, x.panicked, x.corrupted, x.text) for x in d.incidents()]
         want = [(x.title, x.type, x.panicked, x.corrupted, x.text) for x in streamed(lines)]
         assert got == want
+
+
+def test_panic_from_another_context():
+    oops = ["[   50.%06d][ T200] %s" % (i, ln) for i, ln in enumerate(OOPS_NULL_PANIC[:29])]
+    # the follow-up panic printed by another CPU joins the open oops
+    follow = ["[   50.200000][    C1] Kernel panic - not syncing: Fatal exception in interrupt"]
+    incs = whole(oops + follow)
+    assert [(i.title, i.panicked) for i in incs] == [(CASES[0][2], True)]
+    # an unrelated panic in another task is its own incident
+    other = ["[   50.200000][    T1] Kernel panic - not syncing: VFS: Unable to mount root fs on "
+             "unknown-block(0,0)"]
+    incs = whole(oops + other)
+    assert sorted((i.title, i.panicked) for i in incs) == [
+        (CASES[0][2], False),
+        ("kernel panic: VFS: Unable to mount root fs on unknown-block(NUM,NUM)", True)]
