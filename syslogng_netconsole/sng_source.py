@@ -578,7 +578,7 @@ class NetconsoleSource(_Base):
         ep = self._ep
         if ep is None:
             return
-        self._log_counters("stopping")
+        self._log_counters("reload or stop")
         self._write_stats_file(time.time())
         held_bytes, held_records = self._held()
         if held_bytes or held_records:

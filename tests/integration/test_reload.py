@@ -12,7 +12,7 @@ from ncdata import dmesg_prefix, ext, ext_fragments
 
 pytestmark = pytest.mark.syslogng
 
-N_RECORDS = 3000
+MIN_RECORDS = 2000
 N_RELOADS = 5
 
 
@@ -20,38 +20,54 @@ def threads(pid):
     return len(os.listdir("/proc/%d/task" % pid))
 
 
+def fds(pid):
+    """Sockets and pipes: what the source opens (other destinations' files come and go)."""
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            n += os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith(("socket:", "pipe:"))
+        except OSError:
+            pass
+    return n
+
+
 def test_reload_during_traffic_loses_nothing(start_sng):
     s = start_sng()
-    warm = s.sender("127.0.0.20")
-    warm.send(ext(1, "warm-up"))
-    wait_for(lambda: s.read_log("127.0.0.20"), 5)
-    threads_before = threads(s.pid)
-
     tx = s.sender("127.0.0.21")
-    done = threading.Event()
+    tx.send(ext(1, "record 00001"))
+    wait_for(lambda: s.read_log("127.0.0.21"), 5)  # its file is open from here on
+    threads_before = threads(s.pid)
+    fds_before = fds(s.pid)
+    stop = threading.Event()
+    sent = [1]
 
     def send():
-        try:
-            for seq in range(1, N_RECORDS + 1):
-                tx.send(ext(seq, "record %05d" % seq))
-                if seq % 20 == 0:
-                    time.sleep(0.01)  # ~2000 datagrams/s for ~1.5 s
-        finally:
-            done.set()
+        # ~1000 records/s until told to stop (and at least MIN_RECORDS)
+        seq = 1
+        while seq < MIN_RECORDS or not stop.is_set():
+            seq += 1
+            tx.send(ext(seq, "record %05d" % seq))
+            sent[0] = seq
+            if seq % 10 == 0:
+                time.sleep(0.01)
+            if seq >= 60000:
+                break
 
     t = threading.Thread(target=send)
     t.start()
-    reloads = 0
-    while not done.is_set() and reloads < N_RELOADS:
-        time.sleep(0.2)
-        s.reload()
-        reloads += 1
-    t.join(30)
-    assert reloads >= 3, "traffic finished before enough reloads happened"
+    try:
+        for reloads in range(1, N_RELOADS + 1):
+            time.sleep(0.2)
+            s.reload()  # while datagrams keep coming
+    finally:
+        stop.set()
+        t.join(60)
+    n = sent[0]
+    assert not t.is_alive() and n >= MIN_RECORDS
 
-    want = [dmesg_prefix(1000000 + seq * 1000) + "record %05d" % seq for seq in range(1, N_RECORDS + 1)]
-    lines = wait_for(lambda: len(s.log_lines("127.0.0.21")) >= N_RECORDS and s.log_lines("127.0.0.21"), 20,
-                     message="only %d of %d records arrived" % (len(s.log_lines("127.0.0.21")), N_RECORDS))
+    want = [dmesg_prefix(1000000 + seq * 1000) + "record %05d" % seq for seq in range(1, n + 1)]
+    wait_for(lambda: len(s.log_lines("127.0.0.21")) >= n, 20,
+             message="only %d of %d records arrived" % (len(s.log_lines("127.0.0.21")), n))
     time.sleep(1.5)  # anything duplicated would show up behind
     lines = s.log_lines("127.0.0.21")
     assert lines == want  # all of them, once each, in order
@@ -60,6 +76,7 @@ def test_reload_during_traffic_loses_nothing(start_sng):
     assert c["core.duplicates"] == 0
     assert c.get("source.kernel_drops", 0) == 0
     assert threads(s.pid) == threads_before, "threads leaked across %d reloads" % reloads
+    assert fds(s.pid) == fds_before, "sockets/pipes leaked across %d reloads" % reloads
     assert s.alive()
 
 
