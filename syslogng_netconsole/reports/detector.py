@@ -67,7 +67,7 @@ class Limits:
     max_lines: int = 1500          # caps (then truncated=True)
     max_bytes: int = 256 * 1024
     prefix_lines: int = 5          # lines kept before a start marker (cut here, ====)
-    max_contexts: int = 256        # per stream, for the prefix buffers
+    max_contexts: int = 64         # per stream, for the prefix buffers
     max_open: int = 64             # open reports per stream (all contexts)
     idle_drop: float = 3600.0      # forget a quiet stream's state after this
 

@@ -10,7 +10,7 @@ the bug; syscall-wrapper prefixes are stripped.
 
 import re
 from functools import lru_cache
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 from . import kinds
 from .demangle import demangle
