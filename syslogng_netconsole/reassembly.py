@@ -439,7 +439,7 @@ class _ExtStream(_Stream):
 
     def _release(self, rec, now):
         gap = rec.seq - self.next_seq
-        mid = _msgid(rec)
+        mid = _msgid(rec) if rec.fields else None
         if mid is not None:
             # seq gaps are normal (loglevel filtering); a msgid gap is real loss
             if self.last_msgid is not None:
