@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import pathlib
+import shutil
 import socket
 import statistics
 import sys
@@ -222,7 +223,7 @@ def one_run(tmp, label, opts, n, rate, crashes):
         db.close()
     total = sent + len(OOPS) + 1
     src = sng.stats().get("counters", {})
-    return {"kernel_drops": src.get("source.kernel_drops"), "config": label, "datagrams": total, "send_s": round(send_time, 3),
+    return {"kernel_drops": src.get("source.kernel_drops", 0), "config": label, "datagrams": total, "send_s": round(send_time, 3),
             "elapsed_s": round(elapsed, 3),
             "dgram_per_s": round(total / elapsed) if elapsed == elapsed else None,
             "cpu_us_per_dgram": round(cpu / total * 1e6, 1),
@@ -262,6 +263,7 @@ def main():
                 results[label].append(res)
     finally:
         hook.stop()
+        shutil.rmtree(str(tmp), ignore_errors=True)
     if not results["without"] or not results["with"]:
         print("no valid run in one configuration: lower --rate")
         return 1

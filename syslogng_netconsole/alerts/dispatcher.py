@@ -87,6 +87,12 @@ class Dispatcher:
             self._spawn(self._run_housekeeping, None, "nc-alert-housekeeping")
             self.log.info("netconsole alerts: delivering to %s"
                           % "; ".join(ch.describe() for ch in self.channels))
+            known = {ch.id for ch in self.channels}
+            orphans = sum(c.get("pending", 0) for ch, c in self.outbox.counts().items()
+                          if ch not in known)
+            if orphans:
+                self.log.warning("netconsole alerts: %d alert delivery(ies) wait for channels "
+                                 "no longer configured; given up after alert-max-age" % orphans)
         except Exception as exc:
             self.stats["internal_errors"] += 1
             self.log.error("netconsole alerts: cannot start delivery: %s" % exc)
@@ -177,6 +183,11 @@ class Dispatcher:
                     self.housekeep(now)
                     if now - last_prune > PRUNE_EVERY:
                         self.outbox.prune(now)
+                        n = self.outbox.expire_orphans([c.id for c in self.channels], now,
+                                                       self.cfg.max_age)
+                        if n:
+                            self.log.error("netconsole alerts: gave up %d alert delivery(ies)"
+                                           " for channels no longer configured" % n)
                         last_prune = now
                 except Exception as exc:
                     self.stats["internal_errors"] += 1

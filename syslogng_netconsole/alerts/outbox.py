@@ -192,6 +192,18 @@ class Outbox:
             db.execute("DELETE FROM alerts WHERE id NOT IN"
                        " (SELECT alert_id FROM deliveries)")
 
+    def expire_orphans(self, known, now, max_age):
+        """Rows of channels no longer configured: kept (the channel may come back)
+        until ``max_age``, then dead. Returns how many rows died."""
+        marks = ",".join("?" * len(known)) or "''"
+        db = self._db()
+        with _Tx(db, True, self._wlock):
+            cur = db.execute(
+                "UPDATE deliveries SET state='dead', done_at=?, last_error='channel no longer"
+                " configured' WHERE state='pending' AND created_at<? AND channel NOT IN (%s)"
+                % marks, (now, now - max_age) + tuple(known))
+            return cur.rowcount
+
     def counts(self):
         """{channel: {state: n}}"""
         out = {}

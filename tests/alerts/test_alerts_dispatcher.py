@@ -68,6 +68,10 @@ def test_outbox_idempotent_durable_and_leased(tmp_path):
     assert ob2.counts() == {"email": {"pending": 1}, "webhook:1": {"sent": 1}}
     ob2.prune(T0 + 30 * 86400)
     assert ob2.counts() == {"email": {"pending": 1}}
+    assert ob2.expire_orphans(["email"], T0 + 30 * 86400, 86400) == 0
+    assert ob2.expire_orphans(["webhook:2"], T0 + 100, 86400) == 0      # not old yet
+    assert ob2.expire_orphans(["webhook:2"], T0 + 2 * 86400, 86400) == 1
+    assert ob2.counts() == {"email": {"dead": 1}}
     ob2.close()
 
 
