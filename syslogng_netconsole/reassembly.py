@@ -460,7 +460,7 @@ class _ExtStream(_Stream):
         if self.last_ts is None or ts > self.last_ts:
             self.last_ts = ts
         rec.boot = self.boot
-        if rec.flags == "-":
+        if rec.flags == "-" and len(rec.text) <= self.r.limits.max_record_bytes:
             # fast path of _cont: a normal record releases the one held before it
             held = self.cont
             if held is not None:
@@ -573,6 +573,9 @@ class _ExtStream(_Stream):
             self.r.counters["cont_orphans"] += 1
         if held is not None:
             self._flush_cont()
+        if len(rec.text) > self.r.limits.max_record_bytes:
+            self._emit(rec)     # too big to be joined to: no need to hold it
+            return
         self.cont = rec
         self.cont_undo = None
         self.cont_deadline = now + self.r.limits.cont_hold

@@ -677,3 +677,10 @@ def test_thousands_of_hosts_bounded_and_nothing_lost():
     r.flush(10)
     recs = r.records()
     assert len(recs) == n and all(x.text == "abcde" and not x.incomplete for x in recs)
+
+
+def test_oversized_record_is_not_held_for_continuations():
+    r = Reassembler(Limits(max_record_bytes=100))
+    r.process(b"6,1,10,-;" + b"w" * 5000 + b"\n", H, 1, 2, 0.0)
+    (x,) = r.records()
+    assert len(x.text) == 5000 and r.next_deadline() is None
