@@ -78,6 +78,16 @@ def run_stripped(lines):
     return d.incidents()
 
 
+def arch(lines):
+    """Rough architecture of a log (the doc's per-arch breakdown)."""
+    text = "\n".join(lines)
+    if "RIP: " in text or "EIP: " in text:
+        return "x86"
+    if "pc : " in text or "PC is at " in text or "Internal error:" in text or "Call trace:" in text:
+        return "arm"
+    return "no-RIP-or-pc"
+
+
 def first(incidents):
     real = [i for i in incidents if i.type not in INFO_TYPES]
     return min(real, key=lambda i: i.line_no) if real else None
@@ -143,6 +153,10 @@ def evaluate(corpus, repeat=3):
                 res["failures"].append((name, "false positive", "", inc.title))
             continue
         res["positives"] += 1
+        a = res.setdefault("arch", {}).setdefault(arch(lines), [0, 0, 0])
+        a[0] += 1
+        a[1] += inc is not None and inc.title == want
+        a[2] += inc is not None and (inc.title == want or inc.title in hdr["ALT"])
         want_corrupted = hdr.get("CORRUPTED", "N") == "Y"
         if not want_corrupted:
             res["noncorrupted"] += 1
@@ -232,6 +246,8 @@ def main(argv):
         ("dedup by signature: pair precision", "", res["dedup_precision"]),
         ("dedup by signature: pair recall", "", res["dedup_recall"]),
     ]
+    for name, (n, exact, alt) in sorted(res.get("arch", {}).items()):
+        rows.append(("%s: title == TITLE" % name, "%d/%d" % (exact, n), exact / max(n, 1)))
     for name, count, rate in rows:
         print("  %-34s %10s %s" % (name, count, "" if rate is None else "%6.1f %%" % (100 * rate)))
     print("  %-34s %10.0f" % ("lines/s whole log (CPU, best of 3)", res["lines_per_s_whole"]))
