@@ -7,8 +7,7 @@ severity, source); the stable alert id is an annotation."""
 
 from urllib.parse import urlsplit, urlunsplit
 
-from syslogng_netconsole.alerts import httpclient
-from syslogng_netconsole.alerts.base import Channel
+from syslogng_netconsole.alerts.base import HttpChannel
 from syslogng_netconsole.alerts.model import rfc3339
 
 API_PATH = "/api/v2/alerts"
@@ -31,15 +30,11 @@ def payload(alert):
              "generatorURL": ""}]
 
 
-class AlertmanagerChannel(Channel):
+class AlertmanagerChannel(HttpChannel):
     kind = "alertmanager"
 
     def render(self, alert):
         return payload(alert)
 
-    def deliver(self, alert, now):
-        ctx, err = self.context()
-        if err:
-            return err
-        return httpclient.post_json(api_url(self.url), self.render(alert), self.cfg.timeout,
-                                    ctx, None, now)
+    def post_url(self):
+        return api_url(self.url)

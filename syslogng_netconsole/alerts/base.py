@@ -4,7 +4,7 @@ context (a bad ca-file becomes a retryable delivery error, not a start-up crash)
 import hashlib
 
 from syslogng_netconsole.alerts.config import redact_url
-from syslogng_netconsole.alerts.httpclient import error_detail, tls_context
+from syslogng_netconsole.alerts.httpclient import error_detail, post_json, tls_context
 from syslogng_netconsole.alerts.retry import Result
 
 
@@ -38,3 +38,26 @@ class Channel:
     def deliver(self, alert, now):
         """-> retry.Result. Never raises for delivery trouble."""
         raise NotImplementedError
+
+
+class HttpChannel(Channel):
+    """A channel that POSTs ``render(alert)`` as JSON to one URL."""
+    ok_body = None               # Slack: a 2xx must also say "ok"
+
+    def post_url(self):
+        return self.url
+
+    def headers(self, alert):
+        """Extra headers; an OSError (unreadable token file) is retried."""
+        return {}
+
+    def deliver(self, alert, now):
+        ctx, err = self.context()
+        if err:
+            return err
+        try:
+            headers = self.headers(alert)
+        except OSError as exc:
+            return Result.retry(error_detail(exc))
+        return post_json(self.post_url(), self.render(alert), self.cfg.timeout, ctx, headers,
+                         now, ok_body=self.ok_body)

@@ -3,8 +3,7 @@
 Kernel text is escaped for mrkdwn (&, <, > -- otherwise '<!channel>' in a spoofed
 netconsole line would ping everyone) and kept out of the code fence."""
 
-from syslogng_netconsole.alerts import httpclient
-from syslogng_netconsole.alerts.base import Channel
+from syslogng_netconsole.alerts.base import HttpChannel
 from syslogng_netconsole.alerts.sanitize import cap
 
 EXCERPT = 2500
@@ -35,15 +34,9 @@ def payload(alert):
     return {"text": escape(cap(head, 3000)), "blocks": blocks}
 
 
-class SlackChannel(Channel):
+class SlackChannel(HttpChannel):
     kind = "slack"
+    ok_body = "ok"
 
     def render(self, alert):
         return payload(alert)
-
-    def deliver(self, alert, now):
-        ctx, err = self.context()
-        if err:
-            return err
-        return httpclient.post_json(self.url, self.render(alert), self.cfg.timeout, ctx,
-                                    None, now, ok_body="ok")

@@ -3,8 +3,7 @@ existing AM receivers parse it) plus a versioned ``netconsole`` object with the
 incident. The schema is documented in docs/alerts.md; bump SCHEMA_VERSION on any
 incompatible change."""
 
-from syslogng_netconsole.alerts import httpclient
-from syslogng_netconsole.alerts.base import Channel
+from syslogng_netconsole.alerts.base import HttpChannel
 from syslogng_netconsole.alerts.model import SCHEMA_VERSION, rfc3339
 
 RECEIVER = "syslogng_netconsole"
@@ -52,25 +51,20 @@ def document(alert):
 def token_header(cfg):
     if not cfg.webhook_token_file:
         return {}
-    with open(cfg.webhook_token_file, encoding="utf-8") as f:
-        return {"Authorization": "Bearer " + f.read().strip()}
+    try:
+        with open(cfg.webhook_token_file, encoding="utf-8") as f:
+            return {"Authorization": "Bearer " + f.read().strip()}
+    except OSError as exc:
+        raise OSError("webhook-token-file: %s" % (exc.strerror or exc)) from None
 
 
-class WebhookChannel(Channel):
+class WebhookChannel(HttpChannel):
     kind = "webhook"
 
     def render(self, alert):
         return document(alert)
 
-    def deliver(self, alert, now):
-        ctx, err = self.context()
-        if err:
-            return err
-        try:
-            headers = token_header(self.cfg)
-        except OSError as exc:
-            return httpclient.Result.retry("webhook-token-file: %s"
-                                           % httpclient.error_detail(exc))
-        headers["X-Netconsole-Alert-Id"] = alert.id
-        return httpclient.post_json(self.url, self.render(alert), self.cfg.timeout, ctx,
-                                    headers, now)
+    def headers(self, alert):
+        h = token_header(self.cfg)
+        h["X-Netconsole-Alert-Id"] = alert.id
+        return h

@@ -132,6 +132,10 @@ def test_generic_webhook(http, tmp_path):
     nc = doc["netconsole"]
     assert nc["schema_version"] == 1 and nc["id"] == alert().id
     assert nc["incident"]["release"] == "6.1.0-27-amd64" and nc["text"].startswith("BUG:")
+    tok.unlink()                                        # unreadable token: retried, no POST
+    res = ch.deliver(alert(), T0)
+    assert res.outcome == "retry" and "webhook-token-file" in res.detail
+    assert len(h.requests) == 1
 
 
 def test_slack_payload_and_rate_limit(http):
