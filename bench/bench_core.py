@@ -133,13 +133,47 @@ def run_baseline(mix):
     return time.process_time() - t0, n
 
 
+def run_memory():
+    """Peak Python memory of the core under hostile floods (tracemalloc)."""
+    import tracemalloc
+    cases = []
+    # 10,000 distinct incomplete fragment sets (900 bytes each) from one host
+    cases.append(("10k incomplete fragment sets, 1 host",
+                  [(b"6,%d,%d,-,ncfrag=0/5000;" % (i, i) + b"z" * 900, "10.0.0.1")
+                   for i in range(10000)]))
+    # 4096 hosts each leaving a fragment set, a cut plain line and a held record
+    flood = []
+    for i in range(4096):
+        h = "10.%d.%d.%d" % (i >> 16, (i >> 8) & 255, i & 255)
+        flood.append((b"6,1,1,-,ncfrag=0/16000;" + b"f" * 960, h))
+        flood.append((b"6,5,5,-;" + b"h" * 900 + b"\n", h))     # held: waits for seq 2-4
+        flood.append((b"[    1.000000] " + b"p" * 985, h))       # cut plain line
+    cases.append(("4096 hosts x (open fragment set + held record + cut line)", flood))
+    for name, dgs in cases:
+        tracemalloc.start()
+        r = Reassembler(Limits())
+        for i, (p, h) in enumerate(dgs):
+            r.process(p, h, 6665, 6666, i * 1e-6)
+            r.records()
+        cur, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        print("memory: %-60s peak %6.1f MiB, held %6.1f MiB, pending_bytes %d, drops %s"
+              % (name, peak / 2 ** 20, cur / 2 ** 20, r.pending_bytes,
+                 {k: v for k, v in r.counters.items()
+                  if v and (k.startswith("dropped_") or k in ("fragments_evicted", "evicted",
+                                                               "forced_flushes"))}))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--datagrams", type=int, default=200000)
     ap.add_argument("--hosts", type=int, default=50)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=3, help="best of N runs")
+    ap.add_argument("--memory", action="store_true", help="also measure memory under floods")
     a = ap.parse_args()
+    if a.memory:
+        run_memory()
     mix, expect = make_mix(a.datagrams, a.hosts, a.seed)
     core_t = base_t = float("inf")
     for _ in range(a.repeat):
