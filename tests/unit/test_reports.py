@@ -897,3 +897,84 @@ def test_panic_from_another_context():
     assert sorted((i.title, i.panicked) for i in incs) == [
         (CASES[0][2], False),
         ("kernel panic: VFS: Unable to mount root fs on unknown-block(NUM,NUM)", True)]
+
+
+# A real run (tests/kernel: Debian 6.1.0-56-amd64 in QEMU, nctest module, panic_on_oops,
+# serial console), from the line before the report to the reboot.
+REAL_61_OOPS_PANIC = rep("""
+    [    4.038687] netpoll: netconsole: remote ethernet address 52:55:0a:00:02:02
+    [    4.074595] printk: console [netcon0] enabled
+    [    4.074909] netconsole: network logging started
+    [    4.095023] nctest-init: netconsole mode=plain scenario=oops-panic
+    [    4.117425] nctest: loading out-of-tree module taints kernel.
+    [    4.121346] nctest: module verification failed: signature and/or required key missing - tainting kernel
+    [    4.133301] nctest: scenario=oops
+    [    4.138655] nctest: writing to a NULL pointer
+    [    4.139780] BUG: kernel NULL pointer dereference, address: 0000000000000000
+    [    4.141379] #PF: supervisor write access in kernel mode
+    [    4.142152] #PF: error_code(0x0002) - not-present page
+    [    4.142536] PGD 17528067 P4D 17528067 PUD 17529067 PMD 0 
+    [    4.144385] Oops: 0002 [#1] PREEMPT SMP NOPTI
+    [    4.144385] CPU: 0 PID: 107 Comm: insmod Tainted: G           OE      6.1.0-56-amd64 #1  Debian 6.1.192-2
+    [    4.146710] Hardware name: QEMU Standard PC (i440FX + PIIX, 1996), BIOS 1.16.2-debian-1.16.2-1 04/01/2014
+    [    4.146710] RIP: 0010:nctest_null_deref+0x11/0x21 [nctest]
+    [    4.146710] Code: 26 c0 89 de e8 4e 2c da f7 8b 15 4b 1e 00 00 39 d3 7c e5 5b c3 cc cc cc cc 0f 1f 44 00 00 48 c7 c7 f0 61 26 c0 e8 2d 2c da f7 <c7> 04 25 00 00 00 00 2a 00 00 00 c3 cc cc cc cc 0f 1f 44 00 00 48
+    [    4.146710] RSP: 0018:ffffd437803cbda0 EFLAGS: 00000246
+    [    4.146710] RAX: 0000000000000021 RBX: 0000000000000000 RCX: c0000000ffff7fff
+    [    4.146710] RDX: 0000000000000000 RSI: 00000000ffff7fff RDI: 0000000000000001
+    [    4.146710] RBP: ffff8e7adeff1190 R08: 0000000000000000 R09: ffffd437803cbc38
+    [    4.146710] R10: 0000000000000003 R11: ffff8e7adfdabfe8 R12: ffffd437803cbdc0
+    [    4.146710] R13: 0000000000000000 R14: 0000000000000000 R15: 0000000000000000
+    [    4.146710] FS:  00000000255ad3c0(0000) GS:ffff8e7adee00000(0000) knlGS:0000000000000000
+    [    4.146710] CS:  0010 DS: 0000 ES: 0000 CR0: 0000000080050033
+    [    4.146710] CR2: 0000000000000000 CR3: 0000000002600000 CR4: 00000000000006f0
+    [    4.146710] Call Trace:
+    [    4.156659]  <TASK>
+    [    4.156659]  nctest_init+0x50/0x1000 [nctest]
+    [    4.156659]  ? 0xffffffffc0270000
+    [    4.156659]  do_one_initcall+0x59/0x220
+    [    4.156659]  do_init_module+0x4a/0x1f0
+    [    4.156659]  __do_sys_finit_module+0xac/0x120
+    [    4.156659]  do_syscall_64+0x5d/0xb0
+    [    4.162609]  ? exit_to_user_mode_prepare+0x44/0x240
+    [    4.162609]  entry_SYSCALL_64_after_hwframe+0x6e/0xd8
+    [    4.162609] RIP: 0033:0x47fbe9
+    [    4.162609] Code: 08 89 e8 5b 5d c3 66 2e 0f 1f 84 00 00 00 00 00 90 48 89 f8 48 89 f7 48 89 d6 48 89 ca 4d 89 c2 4d 89 c8 4c 8b 4c 24 08 0f 05 <48> 3d 01 f0 ff ff 73 01 c3 48 c7 c1 e0 ff ff ff f7 d8 64 89 01 48
+    [    4.162609] RSP: 002b:00007ffe7b6962e8 EFLAGS: 00000246 ORIG_RAX: 0000000000000139
+    [    4.162609] RAX: ffffffffffffffda RBX: 00000000255b0370 RCX: 000000000047fbe9
+    [    4.162609] RDX: 0000000000000000 RSI: 00000000255b0370 RDI: 0000000000000003
+    [    4.162609] RBP: 0000000000000003 R08: 0000000000000000 R09: 0000000000000000
+    [    4.162609] R10: 000000000000f000 R11: 0000000000000246 R12: 00000000255b09a8
+    [    4.162609] R13: 00000000255b09f8 R14: 0000000000000000 R15: 0000000000000000
+    [    4.162609]  </TASK>
+    [    4.162609] Modules linked in: nctest(OE+) netconsole configfs virtio_net net_failover failover virtio_pci virtio_pci_legacy_dev virtio_pci_modern_dev virtio virtio_ring
+    [    4.170757] CR2: 0000000000000000
+    [    4.172324] ---[ end trace 0000000000000000 ]---
+    [    4.172969] RIP: 0010:nctest_null_deref+0x11/0x21 [nctest]
+    [    4.173564] Code: 26 c0 89 de e8 4e 2c da f7 8b 15 4b 1e 00 00 39 d3 7c e5 5b c3 cc cc cc cc 0f 1f 44 00 00 48 c7 c7 f0 61 26 c0 e8 2d 2c da f7 <c7> 04 25 00 00 00 00 2a 00 00 00 c3 cc cc cc cc 0f 1f 44 00 00 48
+    [    4.174879] RSP: 0018:ffffd437803cbda0 EFLAGS: 00000246
+    [    4.175403] RAX: 0000000000000021 RBX: 0000000000000000 RCX: c0000000ffff7fff
+    [    4.175957] RDX: 0000000000000000 RSI: 00000000ffff7fff RDI: 0000000000000001
+    [    4.176717] RBP: ffff8e7adeff1190 R08: 0000000000000000 R09: ffffd437803cbc38
+    [    4.177282] R10: 0000000000000003 R11: ffff8e7adfdabfe8 R12: ffffd437803cbdc0
+    [    4.177599] R13: 0000000000000000 R14: 0000000000000000 R15: 0000000000000000
+    [    4.177850] FS:  00000000255ad3c0(0000) GS:ffff8e7adee00000(0000) knlGS:0000000000000000
+    [    4.178118] CS:  0010 DS: 0000 ES: 0000 CR0: 0000000080050033
+    [    4.178331] CR2: 0000000000000000 CR3: 0000000002600000 CR4: 00000000000006f0
+    [    4.178818] Kernel panic - not syncing: Fatal exception
+    [    4.178835] Kernel Offset: 0x36600000 from 0xffffffff81000000 (relocation range: 0xffffffff80000000-0xffffffffbfffffff)
+    [    4.178835] Rebooting in 2 seconds..
+""")
+
+
+def test_real_kernel_oops_panic():
+    for incs in (whole(REAL_61_OOPS_PANIC), streamed(REAL_61_OOPS_PANIC)):
+        assert len(incs) == 1
+        inc = incs[0]
+        assert inc.title == "BUG: unable to handle kernel NULL pointer dereference in nctest_null_deref"
+        assert (inc.type, inc.panicked, inc.corrupted, inc.truncated) == \
+            ("NULL-POINTER-DEREFERENCE", True, False, False)
+        assert (inc.release, inc.comm, inc.pid, inc.taint) == ("6.1.0-56-amd64", "insmod", 107, "GOE")
+        assert inc.frames[:3] == ["nctest_init", "do_one_initcall", "do_init_module"]
+        assert inc.text.split("\n")[-1] == "Rebooting in 2 seconds.."
+        assert inc.first_ts_us == 4139780
