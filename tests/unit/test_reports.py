@@ -978,3 +978,61 @@ def test_real_kernel_oops_panic():
         assert inc.frames[:3] == ["nctest_init", "do_one_initcall", "do_init_module"]
         assert inc.text.split("\n")[-1] == "Rebooting in 2 seconds.."
         assert inc.first_ts_us == 4139780
+
+
+# A real run: Debian 6.1.0-56-amd64, WARN() with a message (tests/kernel nctest).
+REAL_61_WARN = rep("""
+    [    4.052704] nctest: scenario=warn
+    [    4.061502] ------------[ cut here ]------------
+    [    4.062470] nctest: WARN() with a message, value=42
+    [    4.063941] WARNING: CPU: 1 PID: 108 at nctest.c:51 nctest_warn+0x16/0x20 [nctest]
+    [    4.069131] Modules linked in: nctest(OE+) netconsole configfs virtio_net net_failover failover virtio_pci virtio_pci_legacy_dev virtio_pci_modern_dev virtio virtio_ring
+    [    4.070667] CPU: 1 PID: 108 Comm: insmod Tainted: G           OE      6.1.0-56-amd64 #1  Debian 6.1.192-2
+    [    4.071237] Hardware name: QEMU Standard PC (i440FX + PIIX, 1996), BIOS 1.16.2-debian-1.16.2-1 04/01/2014
+    [    4.071746] RIP: 0010:nctest_warn+0x16/0x20 [nctest]
+    [    4.072124] Code: d2 0f 8f b8 01 00 00 c3 cc cc cc cc 0f 1f 84 00 00 00 00 00 0f 1f 44 00 00 be 2a 00 00 00 48 c7 c7 38 92 31 c0 e8 fa 99 f8 f2 <0f> 0b c3 cc cc cc cc 0f 1f 00 0f 1f 44 00 00 41 57 41 56 49 89 fe
+    [    4.077003] RSP: 0018:ffffd16e007dfd00 EFLAGS: 00000282
+    [    4.077488] RAX: 0000000000000000 RBX: 0000000000000020 RCX: c0000000ffff7fff
+    [    4.077804] RDX: 0000000000000000 RSI: 00000000ffff7fff RDI: 0000000000000001
+    [    4.078131] RBP: ffff8e99826de570 R08: 0000000000000000 R09: ffffd16e007dfb78
+    [    4.078457] R10: 0000000000000003 R11: ffff8e999fdabfe8 R12: ffffd16e007dfd20
+    [    4.078751] R13: 0000000000000000 R14: 0000000000000000 R15: 0000000000000000
+    [    4.079113] FS:  000000001173e3c0(0000) GS:ffff8e999ef00000(0000) knlGS:0000000000000000
+    [    4.079444] CS:  0010 DS: 0000 ES: 0000 CR0: 0000000080050033
+    [    4.079681] CR2: 00007fff147d1ff8 CR3: 000000001ee46000 CR4: 00000000000006e0
+    [    4.080252] Call Trace:
+    [    4.083232]  <TASK>
+    [    4.087019]  nctest_init+0x50/0x1000 [nctest]
+    [    4.087019]  ? 0xffffffffc02f8000
+    [    4.087019]  do_one_initcall+0x59/0x220
+    [    4.087019]  do_init_module+0x4a/0x1f0
+    [    4.087019]  __do_sys_finit_module+0xac/0x120
+    [    4.093138]  do_syscall_64+0x5d/0xb0
+    [    4.096959]  ? handle_mm_fault+0xdb/0x2d0
+    [    4.096959]  ? do_user_addr_fault+0x1b0/0x570
+    [    4.096959]  ? exit_to_user_mode_prepare+0x44/0x240
+    [    4.096959]  entry_SYSCALL_64_after_hwframe+0x6e/0xd8
+    [    4.096959] RIP: 0033:0x47fbe9
+    [    4.096959] Code: 08 89 e8 5b 5d c3 66 2e 0f 1f 84 00 00 00 00 00 90 48 89 f8 48 89 f7 48 89 d6 48 89 ca 4d 89 c2 4d 89 c8 4c 8b 4c 24 08 0f 05 <48> 3d 01 f0 ff ff 73 01 c3 48 c7 c1 e0 ff ff ff f7 d8 64 89 01 48
+    [    4.096959] RSP: 002b:00007fff147d2248 EFLAGS: 00000246 ORIG_RAX: 0000000000000139
+    [    4.096959] RAX: ffffffffffffffda RBX: 0000000011741370 RCX: 000000000047fbe9
+    [    4.096959] RDX: 0000000000000000 RSI: 0000000011741370 RDI: 0000000000000003
+    [    4.096959] RBP: 0000000000000003 R08: 0000000000000000 R09: 0000000000000000
+    [    4.096959] R10: 000000000000f0ff R11: 0000000000000246 R12: 00000000117419a0
+    [    4.106860] R13: 00000000117419f8 R14: 0000000000000000 R15: 0000000000000000
+    [    4.107174]  </TASK>
+    [    4.107174] ---[ end trace 0000000000000000 ]---
+    [    4.107174] nctest: scenario warn done
+    [    4.130642] nctest-init: scenario warn finished
+    [    4.137468] nctest-init: powering off
+""")
+
+
+def test_real_kernel_warning():
+    for incs in (whole(REAL_61_WARN), streamed(REAL_61_WARN)):
+        assert [(i.title, i.type, i.panicked, i.corrupted) for i in incs] == \
+            [("WARNING in nctest_warn", "WARNING", False, False)]
+        inc = incs[0]
+        assert inc.release == "6.1.0-56-amd64" and inc.pc.startswith("nctest_warn+")
+        assert inc.modules[:2] == ["nctest", "netconsole"]
+        assert "------------[ cut here ]------------" in inc.text
