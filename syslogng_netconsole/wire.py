@@ -30,6 +30,7 @@ _CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 # fields kept per record; further ` key=value` lines stay visible in the text
 MAX_FIELDS = 64
+_FLAGS = {b"-": "-", b"c": "c", b"+": "+"}
 # netconsole-appended sysdata keys (sent after userdata, in this order)
 SYSDATA_KEYS = frozenset(("cpu", "taskname", "release", "msgid"))
 # dictionary keys from dev_printk (escaped like the text), field name
@@ -95,7 +96,7 @@ def parse_extended(payload: bytes) -> Union[None, str, ExtPiece]:
     if total is not None and (off >= total or off + len(body) > total):
         return "bad_ncfrag"
     return ExtPiece(to_text(release) if release is not None else None, int(level), seq, ts,
-                    flag.decode("ascii"), caller, off, total, body)
+                    _FLAGS[flag], caller, off, total, body)
 
 
 def unescape(data: bytes) -> bytes:
