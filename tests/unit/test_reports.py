@@ -1036,3 +1036,142 @@ def test_real_kernel_warning():
         assert inc.release == "6.1.0-56-amd64" and inc.pc.startswith("nctest_warn+")
         assert inc.modules[:2] == ["nctest", "netconsole"]
         assert "------------[ cut here ]------------" in inc.text
+
+
+MORE_KINDS = [
+    ("refcount", rep("""
+        ------------[ cut here ]------------
+        refcount_t: underflow; use-after-free.
+        WARNING: CPU: 0 PID: 4321 at lib/refcount.c:28 refcount_warn_saturate+0x13a/0x210
+        Modules linked in:
+        CPU: 0 PID: 4321 Comm: ip Not tainted 6.1.0 #1
+        RIP: 0010:refcount_warn_saturate+0x13a/0x210
+        Call Trace:
+         <TASK>
+         foo_put+0x5a/0x70
+         foo_release+0x22/0x40
+         __fput+0xfa/0x2c0
+         </TASK>
+        ---[ end trace 0000000000000000 ]---
+     """), "WARNING: refcount bug in foo_put", "REFCOUNT_WARNING"),
+    ("list-corruption", rep("""
+        list_del corruption. prev->next should be ffff888004a1b2c0, but was ffff888004a1b000. (prev=ffff888004a1b100)
+        ------------[ cut here ]------------
+        kernel BUG at lib/list_debug.c:62!
+        invalid opcode: 0000 [#1] PREEMPT SMP NOPTI
+        CPU: 1 PID: 77 Comm: kworker/1:1 Not tainted 6.1.0 #1
+        RIP: 0010:__list_del_entry_valid.cold+0x4b/0x6f
+        Call Trace:
+         <TASK>
+         foo_remove+0x2a/0x60
+         foo_work+0x51/0x90
+         process_one_work+0x1c7/0x380
+         </TASK>
+        ---[ end trace 0000000000000000 ]---
+     """), "BUG: corrupted list in foo_remove", "MEMORY_SAFETY_BUG"),
+    ("stack-protector", rep("""
+        Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: foo_parse+0x1a2/0x1b0
+        CPU: 0 PID: 11 Comm: cat Not tainted 6.1.0 #1
+        Call Trace:
+         <TASK>
+         dump_stack_lvl+0x44/0x5c
+         panic+0x118/0x2ed
+         __stack_chk_fail+0x10/0x10
+         foo_parse+0x1a2/0x1b0
+         </TASK>
+        Kernel Offset: disabled
+        ---[ end Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: foo_parse+0x1a2/0x1b0 ]---
+     """), "kernel panic: stack is corrupted in foo_parse", "DoS"),
+    ("double-fault", rep("""
+        PANIC: double fault, error_code: 0x0
+        CPU: 0 PID: 1 Comm: sh Not tainted 6.1.0 #1
+        RIP: 0010:deep_recursion+0x10/0x40
+        RSP: 0018:ffffc90000007f98 EFLAGS: 00010086
+        Kernel panic - not syncing: Fatal exception in interrupt
+     """), "PANIC: double fault in deep_recursion", "DoS"),
+    ("divide-error", rep("""
+        divide error: 0000 [#1] PREEMPT SMP NOPTI
+        CPU: 0 PID: 5 Comm: sh Not tainted 6.1.0 #1
+        RIP: 0010:foo_ratio+0x17/0x30
+        Call Trace:
+         <TASK>
+         foo_ioctl+0x45/0x80
+         </TASK>
+        ---[ end trace 0000000000000000 ]---
+     """), "divide error in foo_ratio", "DoS"),
+    ("bad-page-state", rep("""
+        BUG: Bad page state in process sh  pfn:1234a
+        page:ffffea000048d280 refcount:0 mapcount:1 mapping:0000000000000000 index:0x0 pfn:0x1234a
+        page dumped because: nonzero mapcount
+        page last allocated via order 0, migratetype Movable, gfp_mask 0x140dca
+         prep_new_page+0x1d/0x80
+         get_page_from_freelist+0x9fa/0x1340
+         __alloc_pages+0x1c2/0x370
+         foo_fill+0x44/0x90
+         foo_mmap+0x8a/0x100
+        CPU: 0 PID: 9 Comm: sh Tainted: G    B             6.1.0 #1
+        Call Trace:
+         <TASK>
+         dump_stack_lvl+0x44/0x5c
+         bad_page.cold+0x63/0x94
+         free_pcp_prepare+0x1a3/0x2a0
+         </TASK>
+     """), "BUG: Bad page state in prep_new_page", "UNKNOWN"),
+    ("kcsan", rep("""
+        ==================================================================
+        BUG: KCSAN: data-race in foo_read / foo_write
+
+        write to 0xffff888007a1b2c0 of 8 bytes by task 123 on cpu 0:
+         foo_write+0x1b/0x30
+         vfs_write+0x1c4/0x400
+
+        read to 0xffff888007a1b2c0 of 8 bytes by task 124 on cpu 1:
+         foo_read+0x1a/0x30
+         vfs_read+0x1c4/0x400
+        ==================================================================
+     """), "KCSAN: data-race in foo_read / foo_write", "KCSAN-DATARACE"),
+    ("kmsan", rep("""
+        =====================================================
+        BUG: KMSAN: uninit-value in foo_check+0x8c/0x1a0
+         foo_check+0x8c/0x1a0
+         foo_ioctl+0x2f1/0x4a0
+         __x64_sys_ioctl+0x1d0/0x2e0
+
+        Uninit was created at:
+         __kmalloc+0x11b/0x4a0
+         foo_alloc+0x5a/0xa0
+        CPU: 0 PID: 12 Comm: t Not tainted 6.1.0 #1
+        =====================================================
+     """), "KMSAN: uninit-value in foo_check", "KMSAN-UNINIT-VALUE"),
+    ("atomic-sleep", rep("""
+        BUG: sleeping function called from invalid context at kernel/locking/mutex.c:580
+        in_atomic(): 1, irqs_disabled(): 0, non_block: 0, pid: 33, name: kworker/0:1
+        CPU: 0 PID: 33 Comm: kworker/0:1 Not tainted 6.1.0 #1
+        Call Trace:
+         <TASK>
+         dump_stack_lvl+0x44/0x5c
+         __might_resched.cold+0xf4/0x12f
+         __mutex_lock+0x4d/0x8a0
+         foo_timer_work+0x2e/0x70
+         process_one_work+0x1c7/0x380
+         </TASK>
+     """), "BUG: sleeping function called from invalid context in foo_timer_work", "ATOMIC_SLEEP"),
+    ("memory-leak", rep("""
+        BUG: memory leak
+        unreferenced object 0xffff888011a2b300 (size 64):
+          comm "sh", pid 50, jiffies 4294937296 (age 15.120s)
+          hex dump (first 32 bytes):
+            00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00  ................
+          backtrace:
+            [<ffffffff81234567>] kmalloc_trace+0x26/0x90
+            [<ffffffff82345678>] foo_create+0x3f/0x120
+            [<ffffffff82345789>] foo_ioctl+0x1a2/0x2f0
+     """), "memory leak in foo_create", "LEAK"),
+]
+
+
+@pytest.mark.parametrize("name,lines,title,type_", MORE_KINDS, ids=[c[0] for c in MORE_KINDS])
+def test_more_kinds(name, lines, title, type_):
+    for incs in (whole(lines), streamed(lines)):
+        assert [(i.title, i.type) for i in incs] == [(title, type_)], \
+            "\n".join(i.text for i in incs)
