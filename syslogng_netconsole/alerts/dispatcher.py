@@ -10,6 +10,7 @@ creates a new instance: nothing is left running after ``stop()`` but a thread
 still inside one request, which ends by itself after the request).
 """
 
+import json
 import logging
 import os
 import random
@@ -24,6 +25,8 @@ from syslogng_netconsole.alerts.retry import Backoff, Result
 
 HOUSEKEEP_EVERY = 1.0
 PRUNE_EVERY = 600.0
+STATS_EVERY = 30.0
+STATS_NAME = "alerts-stats.json"
 IDLE_POLL = 2.0         # a channel thread re-checks the outbox at least this often
 
 
@@ -124,6 +127,12 @@ class Dispatcher:
                     self._save_state()
             except Exception as exc:
                 self.log.error("netconsole alerts: cannot save policy state: %s" % exc)
+            self.write_stats()
+            c = self.counters()
+            self.log.info("netconsole alerts: " + " ".join(
+                "%s=%d" % (k, c[k]) for k in ("submitted", "sent", "retried", "dead", "folded",
+                                               "digests", "duplicate", "below_min_severity",
+                                               "rate_suppressed", "submit_errors")))
             self.outbox.close(skip_threads=busy)
 
     # -- intake (syslog-ng's thread) ----------------------------------------------------
@@ -175,7 +184,7 @@ class Dispatcher:
 
     # -- threads ------------------------------------------------------------------------
     def _run_housekeeping(self):
-        last_prune = 0.0
+        last_prune = last_stats = 0.0
         try:
             while not self._stop.is_set():
                 now = self.clock()
@@ -189,6 +198,9 @@ class Dispatcher:
                             self.log.error("netconsole alerts: gave up %d alert delivery(ies)"
                                            " for channels no longer configured" % n)
                         last_prune = now
+                    if now - last_stats > STATS_EVERY:
+                        self.write_stats()
+                        last_stats = now
                 except Exception as exc:
                     self.stats["internal_errors"] += 1
                     self.log.error("netconsole alerts: housekeeping failed: %s" % exc)
@@ -265,3 +277,18 @@ class Dispatcher:
         if self.policy is not None:
             out.update(self.policy.counters)
         return out
+
+    def write_stats(self):
+        """<state_dir>/alerts-stats.json: counters (every drop counted) and the outbox
+        rows per channel and state."""
+        if not self.durable:
+            return
+        doc = {"counters": self.counters(), "outbox": self.outbox.counts(),
+               "channels": [ch.describe() for ch in self.channels]}
+        tmp = os.path.join(self.state_dir, STATS_NAME + ".tmp")
+        try:
+            with open(tmp, "w") as f:
+                json.dump(doc, f, sort_keys=True, indent=1)
+            os.replace(tmp, os.path.join(self.state_dir, STATS_NAME))
+        except OSError as exc:
+            self.log.warning("netconsole alerts: cannot write %s: %s" % (STATS_NAME, exc))

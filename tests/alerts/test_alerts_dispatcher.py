@@ -149,6 +149,10 @@ def test_storm_of_hosts_gives_one_alert_and_one_digest(tmp_path, http):
         assert dig["title"].startswith("BUG: crash in func_sig-a: 37 more hosts: host-01, ")
     finally:
         d.stop()
+    stats = json.loads((tmp_path / "alerts-stats.json").read_text())
+    c = stats["counters"]
+    assert c["submitted"] == 38 and c["folded"] == 37 and c["digests"] == 1 and c["sent"] == 2
+    assert stats["outbox"] == {d.channels[0].id: {"sent": 2}}
 
 
 def test_rate_limit_summary(tmp_path, http):
