@@ -92,18 +92,16 @@ def _check(name, meta, found):
 
 
 def test_fixtures_are_present():
-    """The kernel tier's fixtures must be in the tree: without them the two tests
-    below would check nothing."""
-    if not MANIFEST.exists():
-        pytest.skip("tests/fixtures/kernel-fixtures.json not generated yet (make kernel-fixtures)")
+    """The kernel tier's fixtures are part of the tree (tests/kernel/make_fixtures.py):
+    without them the two tests below would check nothing."""
+    assert MANIFEST.exists(), "%s is missing" % MANIFEST
     found = fixtures()
     assert found, "manifest lists no fixture with a pcap"
     assert any(EXPECTED.get(m.get("scenario"), ([], False))[0] for _, m in found), \
         "no crash scenario among the fixtures"
 
 
-@pytest.mark.parametrize("name,meta", fixtures() or [pytest.param("none", {}, marks=pytest.mark.skip(
-    reason="no kernel fixtures in tests/fixtures"))])
+@pytest.mark.parametrize("name,meta", fixtures())
 def test_analyze_real_kernel_capture(name, meta):
     found = analyze(FIXTURES / (name + ".pcap"))
     _check(name, meta, found)
@@ -114,8 +112,7 @@ def test_replay_real_kernel_captures_into_syslog_ng(tmp_path):
     """Every fixture replayed into its own syslog-ng (all at once): its store holds the
     incidents `analyze` finds, one row and one JSON line each."""
     items = fixtures()
-    if not items:
-        pytest.skip("no kernel fixtures in tests/fixtures")
+    assert items, "no kernel fixtures in %s" % FIXTURES
     why = available()
     if why:
         pytest.skip(why)
