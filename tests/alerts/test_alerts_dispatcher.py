@@ -226,3 +226,26 @@ def test_unusable_state_dir_degrades_to_memory(tmp_path):
         assert wait_for(lambda: (tmp_path / "a.jsonl").exists(), 5)
     finally:
         d.stop()
+
+
+def test_reload_during_a_slow_request_sends_once(tmp_path, http):
+    """A reload (new dispatcher, same process and state dir) while the old one is
+    inside a request: the lease keeps the new one off that row; the old thread
+    records the result when the request ends."""
+    web = http(delay=2.0)
+    d1 = make(tmp_path, **{"webhook-url": web.url})
+    d1.start()
+    d1.submit(incident())
+    assert wait_for(lambda: d1.outbox.rows()[0][2] == "pending" and
+                    d1.stats["submitted"] == 1 and len(nc_threads()) == 2, 2)
+    time.sleep(0.5)                               # the POST is in flight now
+    d1.stop(timeout=0.2)
+    d2 = make(tmp_path, **{"webhook-url": web.url})
+    d2.start()
+    try:
+        assert wait_for(lambda: len(web.requests) == 1, 5)
+        assert wait_for(lambda: d2.outbox.counts() == {d2.channels[0].id: {"sent": 1}}, 5)
+        time.sleep(2.5)                           # a second POST would have ended by now
+        assert len(web.requests) == 1
+    finally:
+        d2.stop()
