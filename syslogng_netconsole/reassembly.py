@@ -528,7 +528,6 @@ class _ExtStream(_Stream):
         self.last_release = None
         self.ring_seq = array("q", [-1]) * len(self.ring_seq)
         self.ring_ts = array("q", [-1]) * len(self.ring_ts)
-        self.closed.clear()
         self._sequence(rec, now)
 
     def _flush_held(self, now):

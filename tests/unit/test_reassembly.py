@@ -684,3 +684,19 @@ def test_oversized_record_is_not_held_for_continuations():
     r.process(b"6,1,10,-;" + b"w" * 5000 + b"\n", H, 1, 2, 0.0)
     (x,) = r.records()
     assert len(x.text) == 5000 and r.next_deadline() is None
+
+
+def test_late_fragment_of_old_boot_after_reboot_is_dropped():
+    r = Reassembler()
+    t = 0.0
+    r.process(b"6,4999,89000000,-;prev\n", H, 1, 2, t)
+    r.process(b"6,5000,90000000,-,ncfrag=0/20;0123456789", H, 1, 2, t)
+    r.expire(5.0)                                               # set times out
+    r.process(b"5,0,0,-;Linux version 6.1.0\n", H, 1, 2, 6.0)   # new boot
+    r.process(b"6,5000,90000000,-,ncfrag=10/20;abcdefghij", H, 1, 2, 6.1)   # late piece
+    r.process(b"6,1,10,-;second record of the new boot\n", H, 1, 2, 6.2)
+    r.flush(10.0)
+    recs = r.records()
+    assert [x.text for x in recs] == ["prev", "0123456789[...]", "Linux version 6.1.0",
+                                      "second record of the new boot"]
+    assert r.counters["reboots"] == 1 and r.counters["dropped_late_fragment"] == 1
