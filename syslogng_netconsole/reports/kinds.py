@@ -24,8 +24,9 @@ Types follow syzkaller's crash types (``TITLE_TO_TYPE``, first prefix wins);
              arm Internal error ...), BUG, NULL-POINTER-DEREFERENCE,
              MEMORY_SAFETY_*, KASAN-*, KFENCE-*, KMSAN-*, HANG (soft/hard
              lockup, RCU stall, hung task), HARDWARE (machine check)
+             and UNKNOWN when the title is a "BUG:" (bad page state ...)
   warning    WARNING, REFCOUNT_WARNING, LOCKDEP, ATOMIC_SLEEP, UBSAN, LEAK,
-             KCSAN-*, REBOOT, SYZ_FAILURE, UNKNOWN
+             KCSAN-*, REBOOT, SYZ_FAILURE, other UNKNOWN (INFO:, WARNING: ...)
   info       OOM (an OOM kill: carries a stack but is not a kernel bug)
   =========  ==============================================================
 """
@@ -692,12 +693,15 @@ _ERROR_PREFIXES = ("MEMORY_SAFETY_", "KASAN-", "KFENCE-", "KMSAN-")
 INFO_TYPES = ("OOM",)
 
 
-def severity(type_: str, panicked: bool = False) -> str:
-    """critical / error / warning / info (see the module docstring)."""
+def severity(type_: str, panicked: bool = False, title: str = "") -> str:
+    """critical / error / warning / info (see the module docstring). An UNKNOWN
+    type whose title is a "BUG:" (bad page state, stack guard page ...) is an error."""
     if panicked:
         return "critical"
     if type_ in INFO_TYPES:
         return "info"
     if type_ in _ERROR_TYPES or type_.startswith(_ERROR_PREFIXES):
+        return "error"
+    if type_ == "UNKNOWN" and title.startswith("BUG:"):
         return "error"
     return "warning"

@@ -532,6 +532,8 @@ def test_oops_fields():
     assert severity(inc.type, inc.panicked) == "critical"
     assert severity(whole(OOPS_NULL)[0].type) == "error"
     assert severity("WARNING") == "warning" and severity("OOM") == "info"
+    assert severity("UNKNOWN", title="BUG: Bad page state in f") == "error"
+    assert severity("UNKNOWN", title="INFO: trying to register non-static key in f") == "warning"
 
 
 def test_signature_stable_across_hosts_addresses_pids_times():
