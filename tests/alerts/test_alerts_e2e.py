@@ -1,7 +1,8 @@
 """End to end with a real kernel's traffic: the committed capture of Debian's 6.1
 kernel in QEMU hitting a NULL-pointer Oops that panics (panic_on_oops=1), made by
 the kernel tier (tests/kernel/make_fixtures.py), is replayed as UDP datagrams into
-a real syslog-ng with alerts to aiosmtpd and prometheus-alertmanager. Prints the
+a real syslog-ng with alerts to aiosmtpd and prometheus-alertmanager; also the
+same Oops without a panic (6.12, configfs target). Prints the
 delays from the report's last datagram to the incident being stored and to each
 delivery."""
 
@@ -19,18 +20,21 @@ from syslogng_netconsole.pcap import read_packets
 from test_alerts_syslogng import incidents, prelude
 
 pytestmark = [pytest.mark.alerts, pytest.mark.syslogng]
-PCAP = (pathlib.Path(__file__).resolve().parents[1] / "fixtures"
-        / "kernel-6.1-extended-oops-panic.pcap")
+FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures"
+# capture -> (panicked, severity): the NULL-pointer Oops with panic_on_oops=1 (6.1,
+# extended format) and without (6.12, configfs target with userdata)
+CASES = {"kernel-6.1-extended-oops-panic": (True, "critical"),
+         "kernel-6.12-configfs-oops": (False, "error")}
 SEQ = re.compile(rb"^(?:[^,;]*,)?\d+,(\d+),\d+,[^;]*;")
 
 
-def replay(pcap, port, max_gap=0.01):
+def replay(pcap, port, src, max_gap=0.01):
     """Send the capture's datagrams from 127.0.0.1 with their gaps capped; returns
     {seq: send time} for the extended records."""
     sent = {}
     pkts = [p for p in read_packets(str(pcap)) if p.payload]
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((src, 0))
         prev = None
         for p in pkts:
             if prev is not None:
@@ -43,12 +47,16 @@ def replay(pcap, port, max_gap=0.01):
     return sent
 
 
-def test_real_kernel_null_deref_gives_mail_and_alertmanager_alert(tmp_path, smtp,
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_real_kernel_null_deref_gives_mail_and_alertmanager_alert(name, tmp_path, smtp,
                                                                   alertmanager):
+    panicked, severity = CASES[name]
+    pcap = FIXTURES / (name + ".pcap")
     if available():
         pytest.skip(available())
-    if not PCAP.exists():
-        pytest.skip("%s not present (made by tests/kernel/make_fixtures.py)" % PCAP)
+    if not pcap.exists():
+        pytest.skip("%s not present (made by tests/kernel/make_fixtures.py)" % pcap)
+    host = "127.0.0.%d" % (10 + sorted(CASES).index(name))    # one sender per case
     mail = smtp("none")
     state = tmp_path / "alertstate"
     sng = Syslogng(tmp_path / "sng", prelude=prelude(
@@ -56,17 +64,18 @@ def test_real_kernel_null_deref_gives_mail_and_alertmanager_alert(tmp_path, smtp
         mail_to="ops@example.org", alertmanager_url=alertmanager.url))
     sng.start()
     try:
-        sent = replay(PCAP, sng.port)
+        sent = replay(pcap, sng.port, host)
         assert wait_for(lambda: mail.messages, 20), sng.stderr_tail()
         am = wait_for(lambda: [a for a in alertmanager.alerts()
-                               if a["labels"].get("host") == "127.0.0.1"], 10)
+                               if a["labels"].get("host") == host], 10)
         (inc,) = incidents(state)
-        assert inc["type"] == "NULL-POINTER-DEREFERENCE" and inc["panicked"]
+        assert inc["type"] == "NULL-POINTER-DEREFERENCE" and inc["panicked"] is panicked
         assert "nctest_null_deref" in inc["title"]
         (msg,) = mail.parsed()
-        assert msg["Subject"] == "[netconsole] 127.0.0.1: %s" % inc["title"]
-        assert "Kernel panic - not syncing: Fatal exception" in msg.get_content()
-        assert am[0]["labels"]["severity"] == "critical"
+        assert msg["Subject"] == "[netconsole] %s: %s" % (host, inc["title"])
+        assert "RIP: 0010:nctest_null_deref" in msg.get_content()
+        assert ("Kernel panic - not syncing: Fatal exception" in msg.get_content()) is panicked
+        assert am[0]["labels"]["severity"] == severity
         assert am[0]["annotations"]["alert_id"] == inc["id"]
         db = sqlite3.connect(str(state / "outbox.db"))
         done = dict(db.execute("SELECT channel, done_at FROM deliveries"))
@@ -74,10 +83,36 @@ def test_real_kernel_null_deref_gives_mail_and_alertmanager_alert(tmp_path, smtp
         last = sent[inc["last_seq"]]
         stored = inc["stored_at"]
         am_done = [t for ch, t in done.items() if ch.startswith("alertmanager")][0]
-        print("\nreport's last datagram -> incident stored %.2f s; stored -> mail received "
+        print("\n%s: report's last datagram -> incident stored %.2f s; stored -> mail received "
               "%.3f s, stored -> Alertmanager accepted %.3f s; last datagram -> mail %.2f s"
-              % (stored - last, mail.messages[0]["t"] - stored, am_done - stored,
+              % (name, stored - last, mail.messages[0]["t"] - stored, am_done - stored,
                  mail.messages[0]["t"] - last))
         assert mail.messages[0]["t"] - stored < 2.0 and am_done - stored < 2.0
+    finally:
+        sng.stop()
+
+
+def test_sysrq_task_dump_gives_no_alert(tmp_path, smtp):
+    """A real sysrq-t dump (stack traces, not a crash) alerts nobody: replayed from one
+    host, followed by the real Oops from another host, only the Oops is mailed."""
+    if available():
+        pytest.skip(available())
+    for n in ("kernel-6.1-extended-sysrq-t", "kernel-6.1-extended-oops-panic"):
+        if not (FIXTURES / (n + ".pcap")).exists():
+            pytest.skip("%s.pcap not present" % n)
+    mail = smtp("none")
+    state = tmp_path / "alertstate"
+    sng = Syslogng(tmp_path / "sng", prelude=prelude(
+        state, smtp_host="127.0.0.1", smtp_port=mail.port, smtp_tls="none",
+        mail_to="ops@example.org"))
+    sng.start()
+    try:
+        replay(FIXTURES / "kernel-6.1-extended-sysrq-t.pcap", sng.port, "127.0.0.20")
+        replay(FIXTURES / "kernel-6.1-extended-oops-panic.pcap", sng.port, "127.0.0.21")
+        assert wait_for(lambda: mail.messages, 20), sng.stderr_tail()
+        time.sleep(3.0)                # the sysrq host's stream is long over by now
+        assert [str(m["Subject"]).split(":")[0] for m in mail.parsed()] == \
+            ["[netconsole] 127.0.0.21"]
+        assert [i["host"] for i in incidents(state)] == ["127.0.0.21"]
     finally:
         sng.stop()
