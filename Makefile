@@ -5,7 +5,7 @@ PORT ?= 6666
 LOGDIR ?= $(CURDIR)/run/logs
 
 .PHONY: test deps test-unit test-syslogng test-kernel test-kernel-full kernel-fixtures test-alerts \
-        test-chroot test-packaging bench run deb rpm clean
+        test-chroot test-packaging bench bench-alerts run deb rpm clean
 
 # The README's test command: installs what the tests need, then runs every tier.
 test: deps
@@ -47,6 +47,10 @@ rpm:
 bench:
 	$(PYTHON) bench/bench_core.py
 	$(PYTHON) bench/corpus_eval.py
+
+# Ingestion with and without a webhook that takes 10 s per request (real syslog-ng).
+bench-alerts:
+	$(PYTHON) bench/bench_slow_webhook.py
 
 # Runs the collector in the foreground with the project's own config.
 # Installs only the runtime packages that are missing (not the test tools).
