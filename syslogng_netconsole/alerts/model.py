@@ -108,13 +108,17 @@ class Alert:
 
     @classmethod
     def from_json(cls, s):
-        return cls(**json.loads(s))
+        """Tolerant of rows written by another version: unknown keys are ignored."""
+        d = json.loads(s)
+        return cls(**{k: v for k, v in d.items() if k in _FIELD_NAMES})
 
     def summary_line(self):
         if self.host:
             return "%s: %s" % (self.host, self.title)
         return self.title
 
+
+_FIELD_NAMES = frozenset(Alert.__dataclass_fields__)
 
 # incident fields carried into alerts (text goes separately, sanitised and capped)
 _INCIDENT_FIELDS = ("id", "host", "boot", "type", "title", "alt_titles", "signature",

@@ -157,3 +157,10 @@ def test_no_occurrence_is_lost(events):
     for d in p.due(t + 10_000):
         folded_in_digests += d.count
     assert sent + folded_in_digests == n
+
+
+def test_alert_json_round_trip_ignores_unknown_keys():
+    a = alert("h0")
+    d = json.loads(a.to_json())
+    d["field_of_a_newer_version"] = 1
+    assert model.Alert.from_json(json.dumps(d)) == a
