@@ -249,3 +249,27 @@ def test_reload_during_a_slow_request_sends_once(tmp_path, http):
         assert len(web.requests) == 1
     finally:
         d2.stop()
+
+
+def test_flaky_receiver_gets_each_alert_exactly_once(tmp_path, http):
+    """503s, 429s with Retry-After, 408s and 502s in random order:
+    every alert still arrives exactly once."""
+    import random
+    rnd = random.Random(5)
+    web = http()
+    web.responses = [rnd.choice([(503, {}, "busy"), (429, {"Retry-After": "0"}, "slow"),
+                                 (408, {}, "timeout"), (502, {}, "bad gateway")])
+                     for _ in range(25)]
+    d = make(tmp_path, **{"webhook-url": web.url, "retry-base": "0.05", "retry-cap": "0.2"})
+    d.start()
+    try:
+        for i in range(10):
+            d.submit(incident(host="h%d" % i, sig="s%d" % i, seq=i))
+        assert wait_for(lambda: len(web.requests) >= 10 and not web.responses, 20)
+        time.sleep(0.5)
+        ids = [r["json"]["netconsole"]["id"] for r in web.requests]
+        assert len(ids) == 10 and len(set(ids)) == 10
+        assert d.outbox.counts() == {d.channels[0].id: {"sent": 10}}
+        assert d.stats["retried"] == 25 and d.stats["dead"] == 0
+    finally:
+        d.stop()
