@@ -546,20 +546,27 @@ class NetconsoleSource(_Base):
             now = time.monotonic()
             try:
                 self._bind_missing(now)
-                socks = list(ep.socks.values()) if len(ep.held) < MAX_HELD // 2 else []
+                # poll, not select: syslog-ng may hold far more than 1024 fds (a file per host)
+                poller = select.poll()
+                poller.register(ep.wake_r, select.POLLIN)
+                by_fd = {}
+                if len(ep.held) < MAX_HELD // 2:  # else leave datagrams in the kernel buffer
+                    for sock in ep.socks.values():
+                        by_fd[sock.fileno()] = sock
+                        poller.register(sock, select.POLLIN)
                 try:
-                    ready, _, _ = select.select(socks + [ep.wake_r], [], [], self._timeout(now))
+                    ready = poller.poll(self._timeout(now) * 1000.0)
                 except InterruptedError:
                     ready = []
                 now = time.monotonic()
-                for s in ready:
-                    if s == ep.wake_r:
+                for fd, _ in ready:
+                    if fd == ep.wake_r:
                         try:
                             os.read(ep.wake_r, 4096)
                         except OSError:
                             pass
-                    else:
-                        self._read(s, now)
+                    elif fd in by_fd:
+                        self._read(by_fd[fd], now)
                 self._drain_core(now)
                 self._post_held(now)
                 self._periodic(now)

@@ -48,6 +48,18 @@ def fake_logmessage(monkeypatch):
     monkeypatch.setattr(sng_source, "LogMessage", FakeMessage)
 
 
+@pytest.fixture(autouse=True)
+def close_endpoints():
+    """Each test's sources leave their sockets in the module registry (as they would
+    for a reload): close them afterwards."""
+    yield
+    with sng_source._LOCK:
+        for key, ep in list(sng_source._ENDPOINTS.items()):
+            if ep.owner is None:
+                del sng_source._ENDPOINTS[key]
+                ep.close()
+
+
 def start(src, **options):
     opts = {"ip": "127.0.0.1", "port": str(free_udp_port()), "stats_interval": "0"}
     opts.update(options)
@@ -180,3 +192,32 @@ def test_glue_throughput_outside_syslog_ng(fake_logmessage):
     rate = (n - 1) / elapsed
     print("glue+core: %d records in %.2fs = %.0f records/s" % (n - 1, elapsed, rate))
     assert rate > 1000
+
+
+def test_sockets_above_fd_1024_work(fake_logmessage):
+    """syslog-ng keeps a file open per host: the source's sockets may get fds above
+    select()'s FD_SETSIZE (1024). The loop uses poll(), so they still work."""
+    import os
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 1200
+    if hard != resource.RLIM_INFINITY and hard < want + 100:
+        pytest.skip("RLIMIT_NOFILE hard limit %d is too low" % hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want + 100), hard))
+    filler = [os.open(os.devnull, os.O_RDONLY) for _ in range(want)]
+    try:
+        src = Source()
+        t, port = start(src)
+        try:
+            assert min(s.fileno() for s in src._ep.socks.values()) > 1024
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+                tx.bind(("127.0.0.64", 0))
+                tx.sendto(ext(1, "high fd"), ("127.0.0.1", port))
+                wait_for(lambda: src.posted, 5)
+        finally:
+            stop(src, t)
+        assert src.posted[0]["MESSAGE"] == "high fd"
+    finally:
+        for fd in filler:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
