@@ -232,6 +232,15 @@ class Detector:
     def _line(self, st: _Stream, rec, ctx: str, ts, text: str, now: float) -> None:
         self.lines += 1
         st.line_no += 1
+        if st.open and text.startswith(_TERMINAL):
+            # the machine stops or reboots now: every open report is over; the line
+            # belongs to the ones that panicked (it may come from another CPU)
+            for lst in list(st.open.values()):
+                for rep in list(lst):
+                    if rep.panicked or rep.ctx == ctx:
+                        self._append(st, rep, ctx, ts, text, rec, now)
+                    self._close(st, rep)
+            return
         kind = _match_kind(text) if _HEADER(text) else None
         reps = st.open.get(ctx)
         if kind is not None:
@@ -271,6 +280,7 @@ class Detector:
         if text.startswith("Linux version "):
             self._close_all(st)
             reps = None
+
         if reps and text.startswith("------------[ cut here ]"):
             # the next WARN/BUG begins: an ended report is over, the line is its prefix
             for rep in list(reps):

@@ -1177,3 +1177,18 @@ def test_more_kinds(name, lines, title, type_):
     for incs in (whole(lines), streamed(lines)):
         assert [(i.title, i.type) for i in incs] == [(title, type_)], \
             "\n".join(i.text for i in incs)
+
+
+def test_terminal_line_from_another_cpu_ends_the_panicked_report_at_once():
+    d = Detector()
+    oops = ["[   50.%06d][ T200] %s" % (i, ln) for i, ln in enumerate(OOPS_NULL_PANIC[:29])]
+    tail = ["[   50.200000][    C1] Kernel panic - not syncing: Fatal exception in interrupt",
+            "[   50.200001][    C1] Kernel Offset: disabled",
+            "[   50.200002][    C1] ---[ end Kernel panic - not syncing: Fatal exception in interrupt ]---"]
+    for line in oops + tail:
+        ts, caller, text = parse_console_line(line)
+        d.feed(Record(host="h", text=text, ts_us=ts, caller=caller), 1.0)
+    incs = d.incidents()             # no expire(), no flush(): closed by the terminal line
+    assert len(incs) == 1 and incs[0].panicked
+    assert incs[0].text.split("\n")[-1].startswith("---[ end Kernel panic")
+    assert d.open_reports() == 0
