@@ -1192,3 +1192,28 @@ def test_terminal_line_from_another_cpu_ends_the_panicked_report_at_once():
     assert len(incs) == 1 and incs[0].panicked
     assert incs[0].text.split("\n")[-1].startswith("---[ end Kernel panic")
     assert d.open_reports() == 0
+
+
+if given is not None:
+    _PIECES = ["BUG: ", "WARNING: ", "INFO: ", "Kernel panic - not syncing: ", "Call Trace:",
+               " foo+0x1/0x2", " ? bar+0x3/0x4", "RIP: 0010:", "---[ end trace 0 ]---",
+               "=" * 30, "[   1.000000] ", "[   2.5][ T12] ", "[  3.0][   C1] ", "<4>",
+               "at: ", "lib/refcount.c:25 ", "KASAN: ", "Read of size 8", "\x00", "\xff",
+               "Rebooting in 5 seconds..", "------------[ cut here ]------------",
+               "Linux version 6.1", "kernel BUG at x.c:1!", "invalid opcode: 0000", " ",
+               "Internal error: Oops", "pc : f+0x1/0x2", "\t", "_RNvB1_", "_Z3foo"]
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.lists(st.lists(st.sampled_from(_PIECES), max_size=8), max_size=60),
+           st.lists(st.floats(0, 10, allow_nan=False), min_size=1, max_size=5))
+    def test_random_input_never_fails_inside(pieces, steps):
+        d = Detector()
+        now = 0.0
+        for i, parts in enumerate(pieces):
+            d.feed(Record(host="h%d" % (i % 3), text="".join(parts), boot=i // 40), now)
+            now += steps[i % len(steps)]
+            d.expire(now)
+        d.flush(now)
+        assert d.errors == 0
+        for inc in d.incidents():
+            assert len(inc.title) <= 120 and inc.signature
