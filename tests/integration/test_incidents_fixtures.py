@@ -108,6 +108,19 @@ def test_analyze_real_kernel_capture(name, meta):
     assert all(i["input"].endswith(name + ".pcap") for i in found)
 
 
+@pytest.mark.parametrize("name,meta", fixtures())
+def test_per_host_file_and_serial_console_agree_with_the_capture(name, meta):
+    """The drop-in's per-host file (NAME.decoded.log, written by syslog-ng) and the
+    serial console (NAME.serial.log, CR LF) give the incidents of the capture."""
+    ref = [(i["type"], i["title"], i["signature"], i["panicked"])
+           for i in analyze(FIXTURES / (name + ".pcap"))]
+    for suffix in (".decoded.log", ".serial.log"):
+        path = FIXTURES / (name + suffix)
+        assert path.exists(), path
+        got = [(i["type"], i["title"], i["signature"], i["panicked"]) for i in analyze(path)]
+        assert got == ref, (path.name, got, ref)
+
+
 def test_replay_real_kernel_captures_into_syslog_ng(tmp_path):
     """Every fixture replayed into its own syslog-ng (all at once): its store holds the
     incidents `analyze` finds, one row and one JSON line each."""
