@@ -1,38 +1,36 @@
 """The incidents destination: kernel crash detection inside syslog-ng.
 
-    destination { python(class("syslogng_netconsole.sng_dest.IncidentDestination")
-                         options("state_dir" "/var/lib/syslog-ng-netconsole")
-                         value-pairs(key("MESSAGE") key("HOST") key(".netconsole.*"))); };
-
-(use the SCL block ``netconsole-incidents()`` rather than writing this by hand).
+Use the SCL block ``netconsole_incidents(state_dir("..."))`` (scl/netconsole.conf; the
+drop-in puts it in the netconsole log path). It expands to a python() destination of
+``IncidentDestination`` with a ``value-pairs()`` of MESSAGE, HOST and the
+``.netconsole.*`` names the detector reads (``FIELDS``).
 
 Each message is one record posted by the ``netconsole()`` source: MESSAGE = text,
-HOST = sender, ``.netconsole.*`` = the record's fields. ``send()`` rebuilds the
-Record and feeds the Detector of that sender's stream; it only takes a lock and
-appends to a queue, never touches the disk, and always returns success (its own
-trouble is counted and logged, rate-limited: a failed send would make syslog-ng
-retry and stall every record behind it).
+HOST = sender. ``send()`` rebuilds the Record and feeds the Detector of that sender's
+stream under a lock -- no disk, no network -- and always returns success (its own
+trouble is counted and logged, rate-limited: a failed send would make syslog-ng retry
+and stall every record behind it).
 
-A background thread ("netconsole-incidents", started in ``init()``, stopped in
-``deinit()``) runs the detectors' timeouts -- a host that panics goes silent, so
-its report must be finished by a timer, not by its next message -- and writes
-finished incidents to SQLite (store.py) and to ``incidents.jsonl`` in the state
-directory.
+A background thread (Python name "netconsole-incidents", OS name "nc-incidents";
+started in ``init()``, stopped in ``deinit()``) runs the detectors' timeouts -- a host
+that panics goes silent, so its report must be finished by a timer, not by its next
+message -- and writes finished incidents to SQLite (store.py) and to
+``incidents.jsonl`` in the state directory; counters go to ``incidents-stats.json``.
 
-Threads (3.38 and 4.x): init/deinit on the main thread, send on the worker
-thread, timeouts and storage on our own thread; ``_Engine.lock`` guards the
-detectors. Detector state lives in the module-level ``_ENGINES`` keyed by persist
-name and state dir, so a reload (which builds a new instance but keeps the
-module) continues open reports. At deinit the open reports are also parked in
-the store as snapshots: a reload discards them, a restart (new process, empty
-``_ENGINES``) stores them flagged truncated, so a shutdown loses nothing.
+Threads (3.38 and 4.x): init/deinit on the main thread, send on the worker thread,
+timeouts and storage on our own thread; ``_Engine.lock`` guards the detectors.
+Detector state lives in the module-level ``_ENGINES`` keyed by persist name and state
+dir, so a reload (which builds a new instance but keeps the module) continues open
+reports. At deinit the open reports are also parked in the store as snapshots: a
+reload discards them, a restart (new process, empty ``_ENGINES``) stores them flagged
+truncated, so a shutdown loses nothing.
 
-ALERTS (issue 5) plug in at ``IncidentDestination._on_incident()``: it is
-called on the background thread, once per incident newly stored (not for
-duplicates), after the SQLite row and the JSON line were written. It must only
-enqueue (the outbox) and return. Build and start the dispatcher in ``init()``
-(``_start_alerts``), stop it in ``deinit()`` (``_stop_alerts``), and add its
-options to ``OPTIONS``.
+ALERTS (issue 5, alerts/) plug in at ``IncidentDestination._on_incident()``: called on
+the background thread once per incident newly stored (not for duplicates), after the
+SQLite row and the JSON line were written; it only enqueues into the outbox. The
+dispatcher is started in ``init()`` (``_start_alerts``) and stopped in ``deinit()``
+(``_stop_alerts``); its options are taken out of the options dict by
+``alerts.config.pop_options`` before ``parse_options`` sees the rest.
 """
 
 import collections
