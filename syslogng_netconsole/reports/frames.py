@@ -220,7 +220,8 @@ def extract_stack_frames(stack, text: str) -> Tuple[List[Tuple[str, str]], bool]
 
 _FRAME_LINE = re.compile(
     kinds.expand(r"^\s*(?:{{PC}} ){0,2}([a-zA-Z0-9_.]+)\+0x[0-9a-f]+/0x[0-9a-f]+"))
-_ARM_FRAME_LINE = re.compile(kinds.expand(r"^\s*{{PC}} \(([a-zA-Z0-9_.]+)\+0x[0-9a-f]+/0x[0-9a-f]+\)"))
+# arm: "[<c0..>] (func) from [<c0..>] (caller+0x1c/0x30)" names func
+_ARM_FRAME_LINE = re.compile(kinds.expand(r"^\s*{{PC}} \(([a-zA-Z0-9_.]+)(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?\)"))
 
 
 def call_trace(lines: List[str], limit: int = 64) -> List[str]:
@@ -229,7 +230,7 @@ def call_trace(lines: List[str], limit: int = 64) -> List[str]:
     started = False
     for ln in lines:
         if not started:
-            if kinds.CALL_TRACE.search(ln):
+            if kinds.CALL_TRACE.search(ln):  # "Call Trace:", "Call trace:", "Backtrace:"
                 started = True
             continue
         if " ? " in ln or ln.lstrip().startswith("? "):
