@@ -1217,3 +1217,11 @@ if given is not None:
         assert d.errors == 0
         for inc in d.incidents():
             assert len(inc.title) <= 120 and inc.signature
+
+
+def test_incident_frames_from_arm_backtrace():
+    from syslogng_netconsole.reports.frames import call_trace
+    assert call_trace(["Backtrace:",
+                       "[<c0a1b2c3>] (foo_bar) from [<c0a1b2c4>] (baz+0x10/0x20)",
+                       "[<c0a1b2c4>] (baz) from [<c0a1b2c5>] (qux+0x10/0x20)",
+                       "Code: e5933000"]) == ["foo_bar", "baz"]
