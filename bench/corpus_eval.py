@@ -197,6 +197,8 @@ def evaluate(corpus, repeat=3):
             res["failures"].append((name, "title", want, inc.title))
         if inc.title == want or inc.title in hdr["ALT"]:
             res["title_or_alt"] += 1
+        if sorted(inc.alt_titles) == sorted(hdr["ALT"]):
+            res["alt_set"] = res.get("alt_set", 0) + 1
         want_type = hdr.get("TYPE", "") or "UNKNOWN"
         if inc.type == want_type:
             res["type_ok"] += 1
@@ -257,6 +259,8 @@ def main(argv):
          res["noncorrupted_exact_rate"]),
         ("title in TITLE+ALT", "%d/%d" % (res["title_or_alt"], res["positives"]),
          res["title_or_alt_rate"]),
+        ("alt titles == ALT (whole set)", "%d/%d" % (res.get("alt_set", 0), res["positives"]),
+         res.get("alt_set", 0) / max(res["positives"], 1)),
         ("type == TYPE", "%d/%d" % (res["type_ok"], res["positives"]), res["type_rate"]),
         ("corrupted == CORRUPTED", "%d/%d" % (res["corrupted_ok"], res["positives"]),
          res["corrupted_rate"]),
