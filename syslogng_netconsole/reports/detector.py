@@ -64,8 +64,8 @@ class Limits:
     grace_lines: int = 40          # ... or this many more lines of the context
     quiet_seconds: float = 5.0     # no line for the report: it is over
     max_age: float = 60.0          # a report open this long is closed
-    max_lines: int = 1500          # caps (then truncated=True)
-    max_bytes: int = 256 * 1024
+    max_lines: int = 4000          # caps (then truncated=True); all-CPU dumps are long
+    max_bytes: int = 512 * 1024
     prefix_lines: int = 5          # lines kept before a start marker (cut here, ====)
     max_contexts: int = 64         # per stream, for the prefix buffers
     max_open: int = 64             # open reports per stream (all contexts)
