@@ -134,6 +134,8 @@ class Dispatcher:
                                                "digests", "duplicate", "below_min_severity",
                                                "rate_suppressed", "submit_errors")))
             self.outbox.close(skip_threads=busy)
+            # a late submit() (or a start()) reopens it: the alert still lands on disk
+            self.outbox = None
 
     # -- intake (syslog-ng's thread) ----------------------------------------------------
     def submit(self, incident, now=None):
@@ -184,6 +186,7 @@ class Dispatcher:
 
     # -- threads ------------------------------------------------------------------------
     def _run_housekeeping(self):
+        outbox = self.outbox            # stop() may drop self.outbox while we finish
         last_prune = last_stats = 0.0
         try:
             while not self._stop.is_set():
@@ -191,8 +194,8 @@ class Dispatcher:
                 try:
                     self.housekeep(now)
                     if now - last_prune > PRUNE_EVERY:
-                        self.outbox.prune(now)
-                        n = self.outbox.expire_orphans([c.id for c in self.channels], now,
+                        outbox.prune(now)
+                        n = outbox.expire_orphans([c.id for c in self.channels], now,
                                                        self.cfg.max_age)
                         if n:
                             self.log.error("netconsole alerts: gave up %d alert delivery(ies)"
@@ -206,7 +209,7 @@ class Dispatcher:
                     self.log.error("netconsole alerts: housekeeping failed: %s" % exc)
                 self._stop.wait(HOUSEKEEP_EVERY)
         finally:
-            self.outbox.close_thread()
+            outbox.close_thread()
 
     def housekeep(self, now):
         """Queue the digests and rate-limit summaries that are due."""
@@ -221,6 +224,7 @@ class Dispatcher:
             self._kick()
 
     def _run_channel(self, ch):
+        outbox = self.outbox            # stop() may drop self.outbox while we finish
         kick = self._kicks[ch.id]
         lease = self.cfg.timeout * 2 + 30
         try:
@@ -228,21 +232,21 @@ class Dispatcher:
                 kick.clear()
                 try:
                     now = self.clock()
-                    row = self.outbox.claim(ch.id, now, lease)
+                    row = outbox.claim(ch.id, now, lease)
                     if row is None:
-                        nd = self.outbox.next_due(ch.id)
+                        nd = outbox.next_due(ch.id)
                         wait = IDLE_POLL if nd is None else min(max(nd - now, 0.01), IDLE_POLL)
                         kick.wait(wait)
                         continue
-                    self._deliver_one(ch, row)
+                    self._deliver_one(outbox, ch, row)
                 except Exception as exc:     # database trouble: log, back off, go on
                     self.stats["internal_errors"] += 1
                     self.log.error("netconsole alerts: %s: %s" % (ch.id, exc))
                     self._stop.wait(1.0)
         finally:
-            self.outbox.close_thread()
+            outbox.close_thread()
 
-    def _deliver_one(self, ch, row):
+    def _deliver_one(self, outbox, ch, row):
         alert_id, payload, attempts, created = row
         try:
             res = ch.deliver(model.Alert.from_json(payload), self.clock())
@@ -251,12 +255,12 @@ class Dispatcher:
         now = self.clock()
         attempts += 1
         if res.ok:
-            self.outbox.mark_sent(alert_id, ch.id, now)
+            outbox.mark_sent(alert_id, ch.id, now)
             self.stats["sent"] += 1
             return
         expired = now - created > self.cfg.max_age
         if res.outcome == "permanent" or expired:
-            self.outbox.mark_dead(alert_id, ch.id, now, res.detail)
+            outbox.mark_dead(alert_id, ch.id, now, res.detail)
             self.stats["dead"] += 1
             self.log.error("netconsole alerts: %s: giving up on alert %s after %d attempt(s)%s:"
                            " %s" % (ch.describe(), alert_id, attempts,
@@ -264,7 +268,7 @@ class Dispatcher:
                                     res.detail))
             return
         delay = self.backoff.delay(attempts, self.rand(), res.retry_after)
-        self.outbox.mark_retry(alert_id, ch.id, now + delay, res.detail)
+        outbox.mark_retry(alert_id, ch.id, now + delay, res.detail)
         self.stats["retried"] += 1
         if attempts & (attempts - 1) == 0:      # 1, 2, 4, 8 ...: no log storm
             self.log.warning("netconsole alerts: %s: alert %s attempt %d failed (%s); retry "

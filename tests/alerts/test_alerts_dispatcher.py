@@ -191,6 +191,20 @@ def test_slow_webhook_does_not_delay_mail_or_submit(tmp_path, smtp, http):
     assert wait_for(lambda: nc_threads() == [], 6)
 
 
+def test_submit_after_stop_still_reaches_the_outbox(tmp_path):
+    d = make(tmp_path)
+    d.start()
+    d.stop()
+    assert d.submit(incident()) == "sent"              # e.g. drained during deinit
+    d.stop()
+    d2 = make(tmp_path)
+    d2.start()
+    try:
+        assert wait_for(lambda: (tmp_path / "alerts.jsonl").exists(), 5)
+    finally:
+        d2.stop()
+
+
 def test_submit_never_raises(tmp_path):
     d = make(tmp_path)
     d.start()
