@@ -1225,3 +1225,27 @@ def test_incident_frames_from_arm_backtrace():
                        "[<c0a1b2c3>] (foo_bar) from [<c0a1b2c4>] (baz+0x10/0x20)",
                        "[<c0a1b2c4>] (baz) from [<c0a1b2c5>] (qux+0x10/0x20)",
                        "Code: e5933000"]) == ["foo_bar", "baz"]
+
+
+# The kernel tier's committed fixtures (tests/fixtures/, real Debian kernels in QEMU).
+REAL_FIXTURES = [
+    ("kernel-6.1-extended-oops-panic", [("NULL-POINTER-DEREFERENCE",
+     "BUG: unable to handle kernel NULL pointer dereference in nctest_null_deref", True)]),
+    ("kernel-6.1-extended-sysrq-t", []),
+    ("kernel-6.1-plain-bug", [("BUG", "kernel BUG in nctest_bug", False)]),
+    ("kernel-6.12-configfs-oops", [("NULL-POINTER-DEREFERENCE",
+     "BUG: unable to handle kernel NULL pointer dereference in nctest_null_deref", False)]),
+    ("kernel-6.12-release-warn", [("WARNING", "WARNING in nctest_warn", False)]),
+]
+
+
+@pytest.mark.parametrize("name,expected", REAL_FIXTURES, ids=[f[0] for f in REAL_FIXTURES])
+def test_real_kernel_fixture_consoles(name, expected):
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / (name + ".serial.log")
+    if not path.exists():
+        pytest.skip("%s is not in this checkout" % path)
+    lines = path.read_bytes().decode("utf-8", "replace").replace("\r", "").split("\n")
+    for incs in (whole(lines), streamed(lines)):
+        assert [(i.type, i.title, i.panicked) for i in incs] == expected
+        assert not any(i.corrupted or i.truncated for i in incs)
