@@ -5,13 +5,16 @@ tag ``T123``/``C1``; "console" for timestamped lines without one; "" for bare
 text) a report opens on a start marker (``kinds.KINDS``) and ends on the first
 of:
 
-* a terminal line: ``---[ end Kernel panic``, ``Rebooting in``, a boot banner;
+* a terminal line (``---[ end Kernel panic``, ``Rebooting in``: from any context,
+  the machine stops) or a boot banner / a new ``boot`` of the stream;
 * an end marker (``---[ end trace``, the closing ``=====`` of a sanitizer
   report, ``Killed process``) plus a grace period (``grace_lines`` lines of the
   same context or ``grace_seconds``): x86 repeats RIP/registers after the end
   trace and a panic often follows, and both belong to this report;
 * the start of another report in the same context (panic and die lines that
-  follow an oops do not count: ``kinds.REPORT_START_IGNORES``);
+  follow an oops do not count: ``kinds.REPORT_START_IGNORES``). With caller tags
+  a report that starts inside another one of the same task (a WARNING inside an
+  RCU stall) is nested: both are incidents, the outer one goes on;
 * quiet: no line for the report for ``quiet_seconds`` (a panicked host goes
   silent; with caller tags, other tasks' chatter does not keep a report open),
   ``max_age`` seconds open (chatter without tags), or ``max_lines``/``max_bytes``
@@ -19,6 +22,13 @@ of:
 
 Time-based ends run from ``expire(now)``, which the caller drives from a timer
 (``next_deadline()`` says when). Nothing here reads a clock.
+
+Which lines describe a report follows syzkaller's findReport (google/syzkaller,
+Apache License 2.0): lines of the report's context only (plus CPU contexts after
+"Sending NMI from CPU"), no "? " / "(unreliable)" frames, and a panic or lockdep
+report after 22 lines (16 for KMSAN) is left out of the title search. Hostile
+input costs bounded work: lines are cut at 1024 characters and the title is
+looked for in the first 1000 lines.
 """
 
 import re
