@@ -37,7 +37,7 @@ def dropin_without_incidents(tmp: pathlib.Path) -> pathlib.Path:
 def one_run(tmp, rate, n, with_dest):
     H.DROPIN = REPO / "conf.d" / "netconsole.conf" if with_dest else dropin_without_incidents(tmp)
     sng = H.Syslogng(tmp / ("%s-%d" % ("with" if with_dest else "without", rate))).start()
-    hosts = ["127.0.3.%d" % (i + 1) for i in range(SENDERS)]
+    hosts = ["127.0.0.%d" % (i + 2) for i in range(SENDERS)]
     tx = [sng.sender(h) for h in hosts]
     lines = [("[%5d.%06d] e1000e 0000:00:19.0 eth0: ordinary kernel line %d of the benchmark\n"
               % (i // 1000000, i % 1000000, i)).encode() for i in range(n)]
