@@ -292,3 +292,53 @@ log { source(s_netconsole); destination(d_bad); };
         sng.start(timeout=15)
     sng.stop()
     assert "max_hosts" in str(exc.value)
+
+
+def _shared_path(*parts):
+    spec = importlib.util.spec_from_file_location("tests_conftest", REPO / "tests" / "conftest.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.shared_path(*parts)
+
+
+def test_corpus_sample_live_equals_analyze(tmp_path):
+    """~50 syzkaller corpus console logs, each sent by its own host (127.0.0.2...) as
+    plain datagrams, all interleaved: the destination finds, per host, the same first
+    incident (type and title) as `analyze` of the log file, and nothing where it finds
+    nothing."""
+    from syslogng_netconsole import cmd_analyze
+
+    why = available()
+    if why:
+        pytest.skip(why)
+    corpus = _shared_path("corpus", "syzkaller-linux-report")
+    files = sorted((p for p in corpus.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    logs, expect = [], []
+    for p in files[::12]:
+        raw = p.read_bytes().replace(b"\r", b"").decode("utf-8", "backslashreplace")
+        log = raw.partition("\n\n")[2].split("\n\nREPORT:\n")[0]
+        f = tmp_path / ("%s.log" % p.name)
+        f.write_text(log + "\n")
+        logs.append(log.splitlines())
+        expect.append([(i.type, i.title) for i in cmd_analyze.analyze_path(str(f))])
+    assert len(logs) >= 40 and sum(1 for e in expect if e) >= 30
+    with Syslogng(tmp_path / "sng") as sng:
+        senders = [sng.sender("127.0.0.%d" % (i + 2)) for i in range(len(logs))]
+        for k in range(max(map(len, logs))):
+            for s, lines in zip(senders, logs):
+                if k < len(lines):
+                    s.send((lines[k] + "\n").encode())
+            time.sleep(0.002)
+        want = sum(1 for e in expect if e)
+        wait_for(lambda: len({r["host"] for r in db_rows(sng)}) >= want, 30,
+                 message="hosts with incidents: %d of %d" % (len({r["host"] for r in db_rows(sng)}), want))
+        time.sleep(6.5)                     # > the quiet timeout: nothing is left open
+        got = {}
+        for r in db_rows(sng):
+            got.setdefault(r["host"], []).append((r["type"], r["title"]))
+        for s in senders:
+            s.close()
+    for i, e in enumerate(expect):
+        live = got.get("127.0.0.%d" % (i + 2), [])
+        assert bool(live) == bool(e), (i, e[:1], live[:1])
+        assert live[:1] == e[:1], (i, e[:1], live[:1])
