@@ -97,6 +97,46 @@ def test_install_layout(installed):
     ok(run(root, ["syslog-ng", "--syntax-only"]))
 
 
+def test_postinst_restarts_only_a_valid_configuration(installed):
+    """postinst configure asks the service manager for a restart (try-restart: a stopped
+    syslog-ng stays stopped) only when the configuration parses and the glue imports.
+    The service manager is the boundary here: a recording invoke-rc.d stands in."""
+    suite, root, _ = installed
+    fakebin, calls = root / "tmp/fakebin", root / "tmp/invoke-rc.d.calls"
+    fakebin.mkdir(exist_ok=True)
+    (fakebin / "invoke-rc.d").write_text('#!/bin/sh\necho "$@" >> /tmp/invoke-rc.d.calls\n')
+    (fakebin / "invoke-rc.d").chmod(0o755)
+    env = {"PATH": "/tmp/fakebin:" + chroot.PATH}
+    postinst = ["sh", "/var/lib/dpkg/info/%s.postinst" % PACKAGE, "configure", "0.0.1"]
+
+    def configure():
+        if calls.exists():
+            calls.unlink()
+        p = ok(run(root, postinst, env=env))
+        return (calls.read_text() if calls.exists() else ""), p.stderr
+
+    called, _ = configure()
+    assert called == "syslog-ng try-restart\n"
+
+    broken = root / "etc/syslog-ng/conf.d/zz-broken.conf"
+    broken.write_text("this is not a syslog-ng configuration;\n")
+    try:
+        called, err = configure()
+    finally:
+        broken.unlink()
+    assert called == "" and "--syntax-only' failed" in err, err
+
+    # a glue module that cannot import would stop syslog-ng at start, and --syntax-only
+    # does not import Python code; here the store's sqlite3 extension is hidden
+    ext = next(root.glob("usr/lib/python3.*/lib-dynload/_sqlite3.*.so"))
+    ext.rename(ext.with_name(ext.name + ".off"))
+    try:
+        called, err = configure()
+    finally:
+        ext.with_name(ext.name + ".off").rename(ext)
+    assert called == "" and "do not import" in err and "sqlite3" in err, err
+
+
 class Daemon:
     """The chroot's syslog-ng with its stock syslog-ng.conf, in the foreground."""
 
