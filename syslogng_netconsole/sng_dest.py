@@ -97,7 +97,9 @@ def _positive(kind):
 OPTIONS = {
     "state_dir": (_text, "/var/lib/syslog-ng/netconsole"),
     "json_lines": (_bool, True),          # also append each incident to incidents.jsonl
-    "max_hosts": (_positive(int), 100000),  # streams with detector state; the oldest is finished
+    # streams with detector state; beyond, the least recent is finished (an idle one
+    # only loses its few context lines). Bounds memory against floods of senders.
+    "max_hosts": (_positive(int), 10000),
     "host_idle": (_positive(float), 600.0),  # forget an idle stream's detector after this
     "tick": (_positive(float), 0.2),      # timer resolution for report timeouts
 }

@@ -45,7 +45,7 @@ def msg(host, text, **fields):
 
 def test_parse_options():
     o = sng_dest.parse_options({"state-dir": "/x", "max_hosts": "", "json_lines": "no"})
-    assert o["state_dir"] == "/x" and o["max_hosts"] == 100000 and o["json_lines"] is False
+    assert o["state_dir"] == "/x" and o["max_hosts"] == 10000 and o["json_lines"] is False
     assert sng_dest.parse_options({"max_hosts": 7, "host_idle": 1.5})["max_hosts"] == 7  # 4.x typed
     with pytest.raises(ValueError, match="max_hosts"):
         sng_dest.parse_options({"max_hosts": "lots"})
@@ -125,7 +125,8 @@ def test_timer_finishes_a_silent_hosts_report(tmp_path, fresh_engines):
         rows = _wait(lambda: _rows(tmp_path))           # no further message: the timer did it
         assert len(rows) == 1 and rows[0]["panicked"] and rows[0]["first_seq"] == 100
         assert rows[0]["first_time"] > 1e9               # wall clock, not monotonic
-        jl = (tmp_path / "incidents.jsonl").read_text().splitlines()
+        jsonl = tmp_path / "incidents.jsonl"             # appended just after the row
+        jl = _wait(lambda: jsonl.exists() and jsonl.read_text().splitlines())
         assert [json.loads(l)["id"] for l in jl] == [rows[0]["id"]]
     finally:
         d.deinit()
