@@ -178,3 +178,35 @@ def test_bad_alert_option_is_one_clear_error(tmp_path):
         sng.start()
     sng.stop()
     assert "option 'smtp-tls': must be one of starttls, tls, none" in sng.stderr_text()
+
+
+def test_fleet_crash_storm_gives_one_alert_and_one_digest(tmp_path, smtp):
+    """30 hosts hit the same bug at once (interleaved streams): one mail for the first
+    host, then one digest naming the 29 others -- not 30 mails."""
+    mail = smtp("none")
+    state = tmp_path / "alertstate"
+    sng = Syslogng(tmp_path / "sng", prelude=prelude(
+        state, smtp_host="127.0.0.1", smtp_port=mail.port, smtp_tls="none",
+        mail_to="ops@example.org", digest_interval="3"))
+    sng.start()
+    try:
+        hosts = ["127.0.0.%d" % (100 + i) for i in range(30)]
+        senders = [sng.sender(h) for h in hosts]
+        lines = extended(samples.OOPS_LINES)
+        for line in lines:                       # line k of every host, then line k+1 ...
+            for s in senders:
+                s.send(line)
+            time.sleep(0.002)
+        assert wait_for(lambda: len(incidents(state)) == 30, 20), sng.stderr_tail()
+        assert wait_for(lambda: len(mail.messages) >= 2, 15), sng.stderr_tail()
+        time.sleep(1.0)
+        first, digest = mail.parsed()
+        assert str(first["Subject"]).startswith("[netconsole] 127.0.0.1")
+        subj = str(digest["Subject"])
+        assert "29 more hosts: " in subj, subj
+        body = digest.get_content()
+        listed = set(hosts) - {str(first["Subject"]).split()[1].rstrip(":")}
+        assert all(h in body for h in listed)
+        assert len(mail.messages) == 2
+    finally:
+        sng.stop()
