@@ -64,6 +64,14 @@ def test_source_on_syslog_ng_4_strict(trixie):
         tx.send(frags[1])
         lines = wait_for(lambda: len(s.log_lines("127.0.0.2")) >= 3 and s.log_lines("127.0.0.2"), 10)
         assert lines[2] == dmesg_prefix(1009000) + "R" * 1500
+        # bad input on 4.x too: still running, bytes kept visible
+        bad = s.sender("127.0.0.4")
+        for p in (b"", b"\x00" * 50, b"before\x00after\n", b"bad \xff\xfe utf8\n", b"x" * 65507,
+                  b"6,1,1,-,ncfrag=9/3;x\n", bytes(range(256))):
+            bad.send(p)
+        text = wait_for(lambda: "bad \\xff\\xfe utf8" in s.read_log("127.0.0.4") and s.read_log("127.0.0.4"), 10)
+        assert "before\\x00after" in text
+        assert s.alive()
         assert "Traceback" not in s.stderr_text()
         assert "not a subclass" not in s.stderr_text()
     finally:
