@@ -210,3 +210,19 @@ def test_fleet_crash_storm_gives_one_alert_and_one_digest(tmp_path, smtp):
         assert len(mail.messages) == 2
     finally:
         sng.stop()
+
+
+def test_dropin_alerts_configured_by_define(tmp_path, http):
+    """The unmodified drop-in takes its alert options from one @define (as a site's
+    00-netconsole-local.conf would set it)."""
+    web = http()
+    sng = Syslogng(tmp_path / "sng", defines={
+        "netconsole_alert_options": "webhook_url('%s') min_severity('error')" % web.url})
+    sng.start()
+    try:
+        sng.sender("127.0.0.5").send_all(extended(samples.OOPS_LINES), pace=0.001)
+        assert wait_for(lambda: web.requests, 20), sng.stderr_tail()
+        assert web.requests[0]["json"]["netconsole"]["host"] == "127.0.0.5"
+        assert not (sng.statedir / "alerts.jsonl").exists()     # a channel is configured
+    finally:
+        sng.stop()
