@@ -192,3 +192,11 @@ def test_alertmanager_api_v2(alertmanager):
     bad = model.Alert.from_json(a.to_json())
     bad.labels = {"a b": "x"}
     assert ch.deliver(bad, now).outcome == "permanent"
+
+
+def test_smtp_no_downgrade_when_starttls_is_missing(smtp):
+    s = smtp("none")                                   # offers no STARTTLS
+    c = cfg(**mail_opts(s, **{"smtp-tls": "starttls"}))
+    res = MailChannel(c).deliver(alert(), T0)
+    assert res.outcome == "retry" and "does not offer STARTTLS" in res.detail
+    assert s.messages == []
