@@ -169,3 +169,19 @@ def test_redacted_urls_hide_secrets():
     with pytest.raises(ValueError) as e:
         config.from_options({"webhook-url": "gopher://u:pw@h/SECRET"})
     assert "SECRET" not in str(e.value) and "pw" not in str(e.value)
+
+
+def test_webhook_format_slack_and_channel_ids():
+    from syslogng_netconsole.alerts import channels
+    c = config.from_options({"webhook-url": "https://hooks.slack.com/services/T/B/X",
+                             "webhook-format": "slack"})
+    assert c.webhook_urls == [] and c.slack_urls == ["https://hooks.slack.com/services/T/B/X"]
+    chans = channels.build(c, "/nonexistent")
+    assert [ch.kind for ch in chans] == ["slack"]
+    assert "/services/" not in chans[0].describe()              # the secret path is not shown
+    both = config.from_options({"alertmanager-url": "http://a:9093, http://b:9093"})
+    ids = [ch.id for ch in channels.build(both, "/s")]
+    assert len(set(ids)) == 2 and all(i.startswith("alertmanager:") for i in ids)
+    # ids do not depend on the order of the list (rows survive a reordering)
+    rev = config.from_options({"alertmanager-url": "http://b:9093,http://a:9093"})
+    assert sorted(ch.id for ch in channels.build(rev, "/s")) == sorted(ids)
