@@ -22,7 +22,8 @@ src="$work/syslog-ng-netconsole-$version"
 mkdir "$src"
 (cd "$top" && tar --exclude=__pycache__ --exclude='*.pyc' -cf - \
     pyproject.toml setup.cfg README.md syslogng_netconsole conf.d) | tar -C "$src" -xf -
-cp -r "$top/packaging/debian" "$src/debian"
+# -L: debian/*.logrotate links to packaging/logrotate.conf, shared with the rpm
+cp -rL "$top/packaging/debian" "$src/debian"
 
 (cd "$src" && env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="${HOME:-/root}" LANG=C.UTF-8 \
     dpkg-buildpackage -us -uc -b) > "$work/build.log" 2>&1 || {

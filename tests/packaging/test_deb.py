@@ -80,6 +80,7 @@ def test_install_layout(installed):
     assert (root / DROPIN_TARGET.lstrip("/")).is_file()
     conffiles = ok(run(root, ["dpkg-query", "-W", "-f", "${Conffiles}", PACKAGE])).stdout
     assert "conf.d" not in conffiles
+    assert "/etc/logrotate.d/syslog-ng-netconsole" in conffiles
     for d, mode in ((STATE, 0o750), (LOGDIR, 0o2750)):
         st = (root / d).stat()
         assert st.st_mode & 0o7777 == mode, (d, oct(st.st_mode))

@@ -83,6 +83,7 @@ def test_metadata(signed_rpms):
             assert need in requires, (dist, requires)
         assert any(r.startswith("syslog-ng ") for r in requires), requires
         assert "python%sdist(regex)" % TARGETS[dist] in requires, requires
+        assert "logrotate" in requires, requires
 
 
 @pytest.mark.parametrize("dist", sorted(TARGETS))
@@ -108,7 +109,7 @@ def test_installs_into_rpm_root(signed_rpms, tmp_path, dist):
     script = root / "usr/bin/syslogng-netconsole"
     assert script.read_text().startswith("#!/usr/bin/python3\n")
     configs = sh(rpm + ["-qc", "syslog-ng-netconsole"], env=env).split()
-    assert configs == ["/" + DROPIN]
+    assert sorted(configs) == sorted(["/" + DROPIN, "/etc/logrotate.d/syslog-ng-netconsole"])
 
     # the installed tree runs: its command with the host's python3 on that site dir
     out = sh(["/usr/bin/python3", str(script), "--version"],
@@ -126,3 +127,4 @@ def test_installs_into_rpm_root(signed_rpms, tmp_path, dist):
     sh(rpm + ["-e", "--nodeps", "--noscripts", "syslog-ng-netconsole"], env=env)
     left = sorted(p.name for p in (root / "etc/syslog-ng/conf.d").iterdir())
     assert left == ["netconsole.conf.rpmsave"], left
+    assert not (root / "etc/logrotate.d/syslog-ng-netconsole").exists()
