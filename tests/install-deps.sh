@@ -11,7 +11,7 @@ linux-image-6.12-amd64 linux-headers-6.12-amd64
 busybox-static cpio make gcc kmod zstd xz-utils
 debootstrap tcpdump python3-setuptools python3-dpkt
 debhelper dh-python python3-all pybuild-plugin-pyproject fakeroot lintian
-python3-build python3-installer python3-wheel rpm rpmlint rpm2cpio
+python3-build python3-installer python3-wheel rpm rpmlint rpm2cpio dpkg-dev gnupg iproute2 util-linux
 "
 missing=""
 for p in $PKGS; do
