@@ -8,7 +8,6 @@ Each syslog-ng runs in its own network namespace (harness.chroot newnet): the st
 drop-in listens on 0.0.0.0:6666, which must not clash with anything on the host.
 """
 
-import json
 import os
 import shutil
 import signal
