@@ -423,3 +423,29 @@ def test_cli_incidents_lists_the_store(tmp_path):
     assert len(sigs) == 2 and " 2 incident(s)    2 host(s)" in " ".join(sigs)
     recent = run("--since", "1h")
     assert len(recent) == 1 and "10.0.0.7" in recent[0]
+
+
+def test_random_text_never_raises():
+    """Any text (timestamps going back and forth, kmsg-looking lines, control
+    characters) goes through textinput and the detector without an exception."""
+    from hypothesis import given, settings, strategies as st
+
+    line = st.one_of(
+        st.text(max_size=200),
+        st.builds(lambda t, s: "[%12.6f] %s" % (t, s), st.floats(0, 1e6), st.text(max_size=80)),
+        st.builds(lambda a, b, s: "%d,%d,%d,-;%s" % (a, a, b, s), st.integers(0, 10 ** 20),
+                  st.integers(0, 10 ** 12), st.text(max_size=80)),
+        st.sampled_from(OOPS_LINES + WARN_LINES + PANIC_LINES + SYSRQ_LINES + [" SUBSYSTEM=x"]),
+    )
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.lists(line, max_size=60))
+    def check(lines):
+        recs = list(textinput.records_from_lines(lines, "h"))
+        assert len(recs) <= len(lines)
+        times = [r.recv_time for r in recs]
+        assert times == sorted(times)                 # the clock never runs back
+        for inc in cmd_analyze.analyze_records((r, r.recv_time) for r in recs):
+            assert inc.host == "h"
+
+    check()
