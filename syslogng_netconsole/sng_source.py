@@ -51,7 +51,8 @@ from .records import Record
 
 RECV_SIZE = 65536          # largest UDP payload is 65527 bytes: nothing is ever cut
 READ_BATCH = 256           # datagrams read per socket before timers and posting run
-MAX_HELD = 20000           # records waiting while syslog-ng has suspended us
+MAX_HELD = 20000           # records waiting while syslog-ng has suspended us...
+MAX_HELD_BYTES = 32 << 20  # ...and their text; beyond either, the oldest are dropped (counted)
 ORPHAN_GRACE = 30.0        # seconds an untaken endpoint (port left the config) stays open
 BIND_RETRY = 5.0           # seconds between attempts to bind a busy port
 STATS_FILE_PERIOD = 1.0    # the counters file is rewritten at most this often
@@ -280,6 +281,36 @@ def kernel_drops(socks) -> Optional[int]:
     return total if seen else None
 
 
+class _Held:
+    """Records drained from the core but not yet posted, with their text size."""
+
+    def __init__(self):
+        self.q = collections.deque()
+        self.nbytes = 0
+
+    def __len__(self):
+        return len(self.q)
+
+    def __iter__(self):
+        return iter(self.q)
+
+    def append(self, rec):
+        self.q.append(rec)
+        self.nbytes += len(rec.text)
+
+    def extend(self, recs):
+        for rec in recs:
+            self.append(rec)
+
+    def popleft(self):
+        rec = self.q.popleft()
+        self.nbytes -= len(rec.text)
+        return rec
+
+    def full(self, fraction=1.0) -> bool:
+        return len(self.q) >= MAX_HELD * fraction or self.nbytes >= MAX_HELD_BYTES * fraction
+
+
 class _Endpoint:
     """Sockets + reassembly state of one configured source; survives reloads."""
 
@@ -288,7 +319,7 @@ class _Endpoint:
         self.settings = settings
         self.core = Reassembler(limits)
         self.socks = {}                      # addr -> socket
-        self.held = collections.deque()      # records drained from the core, not yet posted
+        self.held = _Held()                  # records drained from the core, not yet posted
         self.counters = collections.Counter()
         self.owner = None                    # the NetconsoleSource using it, or None
         self.orphaned_at = None              # monotonic time it lost its owner
@@ -459,10 +490,11 @@ class NetconsoleSource(_Base):
         except Exception as e:
             ep.counters["core_errors"] += 1
             self._say("core", "reassembly timer failed: %r" % (e,), now)
-        excess = len(ep.held) - MAX_HELD
-        if excess > 0:  # syslog-ng stopped taking messages for long: drop oldest, counted
-            for _ in range(excess):
-                ep.held.popleft()
+        excess = 0
+        while ep.held.full():  # syslog-ng stopped taking messages for long: drop oldest, counted
+            ep.held.popleft()
+            excess += 1
+        if excess:
             ep.counters["dropped_held"] += excess
             self._say("held", "syslog-ng is not accepting messages; dropped %d records" % excess, now)
 
@@ -550,7 +582,7 @@ class NetconsoleSource(_Base):
                 poller = select.poll()
                 poller.register(ep.wake_r, select.POLLIN)
                 by_fd = {}
-                if len(ep.held) < MAX_HELD // 2:  # else leave datagrams in the kernel buffer
+                if not ep.held.full(0.5):  # else leave datagrams in the kernel buffer
                     for sock in ep.socks.values():
                         by_fd[sock.fileno()] = sock
                         poller.register(sock, select.POLLIN)
@@ -675,6 +707,7 @@ class NetconsoleSource(_Base):
         ep = self._ep
         out = {"source." + k: v for k, v in sorted(ep.counters.items())}
         out["source.held_records"] = len(ep.held)
+        out["source.held_bytes"] = ep.held.nbytes
         out["core.pending_bytes"] = int(getattr(ep.core, "pending_bytes", 0) or 0)
         out["source.log_suppressed"] = sum(self._say.suppressed.values())
         try:

@@ -221,3 +221,31 @@ def test_sockets_above_fd_1024_work(fake_logmessage):
         for fd in filler:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_held_records_are_capped_in_bytes_and_counted(fake_logmessage, monkeypatch):
+    """While syslog-ng keeps the source suspended, held records are bounded (count and
+    text bytes); the oldest beyond the cap are dropped and counted, reading pauses."""
+    monkeypatch.setattr(sng_source, "MAX_HELD_BYTES", 2000)
+    src = Source()
+    src.window = 1
+    t, port = start(src)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+            tx.bind(("127.0.0.65", 0))
+            for seq in range(1, 11):
+                tx.sendto(ext(seq, "%03d" % seq + "h" * 497), ("127.0.0.1", port))
+            wait_for(lambda: src._ep.counters["dropped_held"] > 0, 5)
+            time.sleep(1.5)  # the last record's continuation wait ends too
+            held = src._ep.held
+            assert held.nbytes < 2000 and len(held) == 3
+            src.window = 10 ** 9
+            src.wakeup()
+            wait_for(lambda: not src._ep.held, 5)
+            dropped = src._ep.counters["dropped_held"]
+    finally:
+        stop(src, t)
+    # one read batch took all ten; the six oldest went over the cap, 007 was posted
+    # (and suspended the source), 008-010 waited and came after the wakeup
+    assert dropped == 6
+    assert [m["MESSAGE"][:3] for m in src.posted] == ["007", "008", "009", "010"]
