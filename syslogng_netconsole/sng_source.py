@@ -247,11 +247,22 @@ def _bind(addr: str, port: int, rcvbuf: int, reuseport: bool, warn) -> socket.so
     return s
 
 
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # Linux; Python has no name for it
+
+
 def set_rcvbuf(s: socket.socket, rcvbuf: int, warn) -> None:
+    """SO_RCVBUF; above net.core.rmem_max, SO_RCVBUFFORCE (needs CAP_NET_ADMIN, as
+    journald does); else warn: a burst (sysrq-t, an oops storm) then loses datagrams."""
     if not rcvbuf:
         return
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     got = s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2  # Linux reports double
+    if got < rcvbuf:
+        try:
+            s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
+            got = s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2
+        except OSError:
+            pass
     if got < rcvbuf:
         warn("the kernel capped the receive buffer (SO_RCVBUF) at %d bytes instead of %d: "
              "raise net.core.rmem_max (sysctl) to absorb bursts" % (got, rcvbuf))
