@@ -3,7 +3,7 @@
 Why its own sockets rather than syslog-ng's `udp()`: `udp()` strips the datagram's
 trailing newline (which tells a cut plain line from a whole one), cuts values at NUL
 in 3.38 and hides the sender's port; and a parser only runs when a message arrives, so
-a silent host's held pieces would never come out. Here a timer (the select timeout =
+a silent host's held pieces would never come out. Here a timer (the poll timeout =
 the core's `next_deadline()`) expires them.
 
 Life cycle (checked on 3.38 and 4.8): `init()` (main thread) -> `run()` (a syslog-ng
