@@ -228,3 +228,17 @@ def _row_dict(row) -> dict:
     d = json.loads(row["data"])
     d["stored_at"] = row["stored_at"]
     return d
+
+
+def read_incidents(state_dir: str, host: Optional[str] = None, limit: int = 10 ** 6) -> List[dict]:
+    """The stored incidents, oldest first, read-only; [] while there is no store (yet)."""
+    try:
+        store = Store(str(state_dir), readonly=True)
+    except StoreError:
+        return []
+    try:
+        return store.list(host=host, limit=limit)[::-1]
+    except StoreError:
+        return []
+    finally:
+        store.close()

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from harness.sng import Syslogng, available, wait_for
-from syslogng_netconsole.store import Store, StoreError
+from syslogng_netconsole.store import read_incidents
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -61,15 +61,7 @@ def extended(lines, seq=700, start_us=12_345_678, level=4, release=None):
 
 
 def stored(statedir, host=None):
-    """The destination's incidents, oldest first ([] while there is no store yet)."""
-    try:
-        store = Store(str(statedir), readonly=True)
-    except StoreError:
-        return []
-    try:
-        return store.list(host=host, limit=10 ** 6)[::-1]
-    finally:
-        store.close()
+    return read_incidents(statedir, host)
 
 
 def db_rows(sng, host=None):

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from harness.sng import Syslogng, available, wait_for
-from syslogng_netconsole.store import Store, StoreError
+from syslogng_netconsole.store import read_incidents
 
 pytestmark = [pytest.mark.kernel, pytest.mark.syslogng]
 
@@ -43,15 +43,7 @@ QUIET = 6.5      # > the detector's quiet timeout + the timer tick
 
 
 def stored(statedir, host=None):
-    """The destination's incidents, oldest first ([] while there is no store yet)."""
-    try:
-        store = Store(str(statedir), readonly=True)
-    except StoreError:
-        return []
-    try:
-        return store.list(host=host, limit=10 ** 6)[::-1]
-    finally:
-        store.close()
+    return read_incidents(statedir, host)
 
 
 def _last_datagram_time(pcap, last_seq, last_ts_us):

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from syslogng_netconsole import sng_dest
-from syslogng_netconsole.store import Store
+from syslogng_netconsole.store import read_incidents
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("incident_samples", REPO / "tests/unit/test_analyze.py")
@@ -90,10 +90,7 @@ def _wait(pred, timeout=15.0):
 
 
 def _rows(state):
-    try:
-        return Store(str(state), readonly=True).list()[::-1]
-    except Exception:
-        return []
+    return read_incidents(state)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from syslogng_netconsole.incident import Incident
-from syslogng_netconsole.store import DB_NAME, SCHEMA_VERSION, Store, StoreError
+from syslogng_netconsole.store import DB_NAME, SCHEMA_VERSION, Store, StoreError, read_incidents
 
 
 def make(host="10.0.0.5", sig="sig-a", seq=10, title="BUG: unable to handle kernel NULL pointer dereference in foo", **kw):
@@ -122,3 +122,13 @@ def test_readonly_reader(tmp_path):
     assert r.count() == 2
     with pytest.raises(StoreError):
         r.add(make(seq=5), 3.0)
+
+
+def test_read_incidents(tmp_path):
+    assert read_incidents(tmp_path / "absent") == []
+    s = Store(str(tmp_path))
+    assert read_incidents(tmp_path) == []
+    s.add(make(host="a", seq=1), 5.0)
+    s.add(make(host="b", seq=2), 6.0)
+    assert [d["host"] for d in read_incidents(tmp_path)] == ["a", "b"]      # oldest first
+    assert [d["host"] for d in read_incidents(tmp_path, host="b")] == ["b"]
