@@ -265,14 +265,11 @@ def test_collects_crash_capture(installed, crash_capture):
                     "netconsole_incidents(), so there is no incident to look for")
 
 
-def test_purge_leaves_a_working_syslog_ng(installed):
-    suite, root, _ = installed
-    ok(run(root, ["apt-get", "-y", "-o", "Dpkg::Use-Pty=0", "purge", PACKAGE]))
-    for path in (DROPIN, SCL, "usr/lib/python3/dist-packages/syslogng_netconsole",
-                 "usr/bin/syslogng-netconsole", STATE):
-        assert not os.path.lexists(root / path), path
+def stock_syslog_ng_starts(root, name):
+    """The stock configuration parses, and syslog-ng starts and keeps running with it,
+    without the netconsole port."""
     ok(run(root, ["syslog-ng", "--syntax-only"]))
-    sng = Daemon(root, "after-purge-%s" % suite)
+    sng = Daemon(root, name)
     try:
         sng.wait_started()
         time.sleep(1)
@@ -281,3 +278,20 @@ def test_purge_leaves_a_working_syslog_ng(installed):
     finally:
         rc = sng.stop()
     assert rc == 0, sng.stderr()[-3000:]
+
+
+def test_remove_then_purge_leave_a_working_syslog_ng(installed):
+    suite, root, _ = installed
+    apt = ["apt-get", "-y", "-o", "Dpkg::Use-Pty=0"]
+    # remove keeps conffiles: none of them may name the module that is gone
+    ok(run(root, apt + ["remove", PACKAGE]))
+    for path in (DROPIN, SCL, "usr/lib/python3/dist-packages/syslogng_netconsole",
+                 "usr/bin/syslogng-netconsole"):
+        assert not os.path.lexists(root / path), path
+    stock_syslog_ng_starts(root, "after-remove-%s" % suite)
+
+    ok(run(root, apt + ["purge", PACKAGE]))
+    for path in (STATE, "etc/logrotate.d/syslog-ng-netconsole"):
+        assert not os.path.lexists(root / path), path
+    assert "syslog-ng-netconsole" not in ok(run(root, ["dpkg", "-l"])).stdout
+    stock_syslog_ng_starts(root, "after-purge-%s" % suite)
