@@ -49,6 +49,10 @@ except ImportError:  # plain Python: imports work, tests can drive the class
 from .reassembly import Limits, Reassembler
 from .records import Record
 
+# syslog-ng 4.x (LogMessage.get_as_str exists) reverts a reload whose init() fails;
+# 3.x aborts. Outside syslog-ng: behave like 4.x (plain failure).
+_FAILED_RELOAD_REVERTS = LogMessage is None or hasattr(LogMessage, "get_as_str")
+
 RECV_SIZE = 65536          # largest UDP payload is 65527 bytes: nothing is ever cut
 READ_BATCH = 256           # datagrams read per socket before timers and posting run
 MAX_HELD = 20000           # records waiting while syslog-ng has suspended us...
@@ -399,7 +403,7 @@ class NetconsoleSource(_Base):
             limits = make_limits(limit_overrides)
         except ConfigError as e:
             _log.error(str(e))
-            return False  # a real config error: the only False
+            return self._bad_reload()  # at start-up: False, the one real config error
         self._settings = settings
         try:
             return self._take_endpoint(settings, limits)
@@ -408,6 +412,32 @@ class NetconsoleSource(_Base):
                        % (settings["port"], e))
             self._ep = None
             return True
+
+    def _bad_reload(self) -> bool:
+        """A config error. syslog-ng 3.x aborts (SIGABRT) when a reload fails, 4.4+
+        reverts to the old config: so on 3.x, during a reload, keep this source running
+        with its previous settings instead (the error above says what to fix)."""
+        if _FAILED_RELOAD_REVERTS:
+            return False
+        name = getattr(self, "persist_name", None)
+        with _LOCK:
+            orphans = [ep for ep in _ENDPOINTS.values() if ep.owner is None]
+            mine = [ep for ep in orphans if ep.key[0] == name] or (orphans if len(orphans) == 1 else [])
+            if not mine:
+                return False  # start-up (or nothing to keep): fail as usual
+            ep = mine[0]
+            ep.owner, ep.orphaned_at = self, None
+            ep.counters["reloads"] += 1
+        _log.error("netconsole: keeping the previous settings of the source on port %d until the "
+                   "configuration is fixed (syslog-ng 3.x would abort on a failed reload)"
+                   % ep.settings["port"])
+        self._settings, self._ep = ep.settings, ep
+        now = time.monotonic()
+        self._last_stats_log = now
+        self._last_stats_file = 0.0
+        self._last_expire = now
+        self._dirty = True
+        return True
 
     def _take_endpoint(self, settings, limits) -> bool:
         name = getattr(self, "persist_name", None) or "netconsole"

@@ -149,3 +149,28 @@ def test_unfinished_record_survives_a_restart(start_sng, tmp_path):
     assert lines[1].endswith(" [incomplete]")
     assert s2.counter("source.restored") == 2
     assert not list(s2.statedir.glob("*.pending.jsonl"))
+
+
+def test_reload_with_a_bad_option_keeps_running_on_3_38(start_sng):
+    """syslog-ng 3.38 aborts (SIGABRT) when a reload's init() fails. A bad option at
+    reload therefore keeps the source on its previous settings, with an error naming
+    the option, instead of killing the collector; fixing the config and reloading
+    again takes the new settings."""
+    s = start_sng()
+    tx = s.sender("127.0.0.28")
+    frags = ext_fragments(60, "S" * 1500)
+    tx.send(frags[0])
+    s.defines["netconsole_port"] = "66x"
+    s.write_config()
+    s.reload()  # raises if syslog-ng died
+    assert "invalid value '66x' for option 'port'" in s.stderr_text()
+    assert "keeping the previous settings of the source on port %d" % s.port in s.stderr_text()
+    tx.send(frags[1])  # the old port, the old state
+    lines = wait_for(lambda: s.log_lines("127.0.0.28"), 5)
+    assert lines == [dmesg_prefix(1060000) + "S" * 1500]
+    s.defines["netconsole_port"] = str(s.port)
+    s.write_config()
+    s.reload()
+    tx.send(ext(61, "after the fix"))
+    wait_for(lambda: len(s.log_lines("127.0.0.28")) == 2, 5)
+    assert s.alive()
