@@ -111,3 +111,28 @@ def test_debian13_stock_config_with_dropin_passes_syntax_only(trixie):
         assert 'file("/var/log/netconsole/${HOST}.log"' in pre
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_bad_option_at_reload_on_4x_reverts(trixie):
+    """4.x reverts to the running config when a reload's init() fails: the source
+    returns False there (3.x: see test_reload.py) and keeps receiving."""
+    s = Syslogng(chroot=trixie, version="4.4")
+    try:
+        s.start(timeout=40)
+        tx = s.sender("127.0.0.5")
+        tx.send(ext(1, "before"))
+        wait_for(lambda: s.read_log("127.0.0.5"), 10)
+        s.defines["netconsole_port"] = "66x"
+        s.write_config()
+        r = s.ctl("reload", timeout=30)
+        assert r.returncode != 0 or "invalid value '66x'" in s.stderr_text()
+        wait_for(lambda: "invalid value '66x' for option 'port'" in s.stderr_text(), 10)
+        time.sleep(0.5)
+        assert s.alive()
+        assert "keeping the previous settings" not in s.stderr_text()
+        tx.send(ext(2, "after"))
+        wait_for(lambda: len(s.log_lines("127.0.0.5")) == 2, 10)
+    finally:
+        s.stop()
+        print(s.stderr_tail(40))
+        s.cleanup()
