@@ -100,6 +100,9 @@ OPTIONS = {
     # streams with detector state; beyond, the least recent is finished (an idle one
     # only loses its few context lines). Bounds memory against floods of senders.
     "max_hosts": (_positive(int), 10000),
+    # streams with an open report; beyond, the least recently fed is finished now
+    # (truncated): with the detector's per-report caps this bounds report memory
+    "max_open": (_positive(int), 1000),
     "host_idle": (_positive(float), 600.0),  # forget an idle stream's detector after this
     "tick": (_positive(float), 0.2),      # timer resolution for report timeouts
 }
@@ -228,7 +231,8 @@ class _Engine:
         self.lock = threading.Lock()
         self.detectors = collections.OrderedDict()   # stream key -> Detector, LRU order
         self.last_seen = {}                          # stream key -> monotonic time
-        self.active = set()                          # stream keys with a deadline pending
+        # stream keys with an open report (a deadline pending), least recently fed first
+        self.active = collections.OrderedDict()
         self.out = collections.deque()               # finished incidents, wall-clock times
         self.stats = collections.Counter()
         self.ratelog = _RateLog()
@@ -390,7 +394,12 @@ class IncidentDestination(_Base):
             det.feed(rec, now)
             found = det.incidents()
             if det.next_deadline() is not None:
-                eng.active.add(key)
+                eng.active[key] = None
+                eng.active.move_to_end(key)
+                if len(eng.active) > self.opts["max_open"]:
+                    self._finish_oldest_open(now)
+            else:
+                eng.active.pop(key, None)
             if found:
                 eng.stats["incidents"] += len(found)
                 eng.out.extend(_to_wall(found, _wall_offset()))
@@ -402,11 +411,29 @@ class IncidentDestination(_Base):
         eng = self._eng
         key, det = eng.detectors.popitem(last=False)
         eng.last_seen.pop(key, None)
-        eng.active.discard(key)
+        eng.active.pop(key, None)
         det.flush(now)
         found = det.incidents()
         eng.stats["streams_evicted"] += 1
         if found:
+            eng.stats["incidents"] += len(found)
+            eng.out.extend(_to_wall(found, _wall_offset()))
+
+    def _finish_oldest_open(self, now: float):
+        """Too many open reports (lock held): finish the least recently fed one now,
+        flagged truncated. Bounds the memory a flood of "reports" can hold."""
+        eng = self._eng
+        key = next(iter(eng.active))
+        eng.active.pop(key)
+        det = eng.detectors.get(key)
+        if det is None:
+            return
+        det.flush(now)
+        found = det.incidents()
+        for inc in found:
+            inc.truncated = True
+        if found:
+            eng.stats["reports_forced"] += len(found)
             eng.stats["incidents"] += len(found)
             eng.out.extend(_to_wall(found, _wall_offset()))
 
@@ -445,7 +472,7 @@ class IncidentDestination(_Base):
                         eng.out.extend(_to_wall(found, _wall_offset()))
                     deadline = det.next_deadline()
                 if deadline is None:
-                    eng.active.discard(key)
+                    eng.active.pop(key, None)
                 else:
                     soonest = min(soonest, deadline)
         return max(0.01, soonest - now)

@@ -203,3 +203,17 @@ def test_unusable_state_dir_degrades(tmp_path, fresh_engines):
         _wait(lambda: d._eng.stats["store_errors"] >= 1)
     finally:
         d.deinit()
+
+
+def test_open_report_cap_finishes_the_least_recent(tmp_path, fresh_engines):
+    d = make_dest(tmp_path, max_open="3")
+    try:
+        for n in range(5):                                      # 5 hosts open a report each
+            for m in lines("10.0.1.%d" % n, samples.OOPS_LINES[:25], seq=1000 * n):
+                d.send(m)
+        rows = _wait(lambda: len(_rows(tmp_path)) >= 2 and _rows(tmp_path))
+        assert [r["host"] for r in rows] == ["10.0.1.0", "10.0.1.1"]
+        assert all(r["truncated"] for r in rows)
+        assert len(d._eng.active) == 3 and d._eng.stats["reports_forced"] == 2
+    finally:
+        d.deinit()
