@@ -141,7 +141,10 @@ class Store:
     # -- incidents ---------------------------------------------------------
 
     def add(self, incident: Incident, stored_at: float) -> bool:
-        """Store one incident; False when a row with the same id already exists."""
+        """Store one incident; False when it is already there: the same id (a replay,
+        a reload), or the same report seen through another stream of the host (a
+        plain and an extended netconsole target: same host, boot, signature and
+        kernel timestamp of the first line)."""
         d = incident.to_dict()
         values = [d[c] for c in _COLUMNS]
         for i, c in enumerate(_COLUMNS):
@@ -149,7 +152,14 @@ class Store:
                 values[i] = int(values[i])
         sql = ("INSERT OR IGNORE INTO incidents (%s, stored_at, data) VALUES (%s)"
                % (", ".join(_COLUMNS), ", ".join("?" * (len(_COLUMNS) + 2))))
-        return self._write(sql, values + [stored_at, json.dumps(d)]) == 1
+        with self._transaction() as db:
+            if incident.first_ts_us is not None and db.execute(
+                    "SELECT 1 FROM incidents WHERE host = ? AND boot = ? AND signature = ?"
+                    " AND first_ts_us = ? LIMIT 1",
+                    (incident.host, incident.boot, incident.signature,
+                     incident.first_ts_us)).fetchone():
+                return False
+            return db.execute(sql, values + [stored_at, json.dumps(d)]).rowcount == 1
 
     def count(self) -> int:
         return self._read("SELECT COUNT(*) FROM incidents")[0][0]

@@ -115,6 +115,23 @@ def test_extended_oops_with_panic_is_one_incident(sng):
     assert len(db_rows(sng, host)) == 1 and len(json_lines(sng, host)) == 1
 
 
+def test_plain_and_extended_target_of_one_host_give_one_incident(sng):
+    """A host with two netconsole targets (plain and extended, two source ports) sends
+    every report twice; the streams stay apart but the incident is stored once."""
+    host = "127.0.0.12"
+    a, b = sng.sender(host), sng.sender(host)
+    for p, e in zip(plain(OOPS + PANIC, start_us=70_000_000),
+                    extended(OOPS + PANIC, seq=40, start_us=70_000_000)):
+        a.send(p)
+        b.send(e)
+    [row] = wait_incidents(sng, host, 1)
+    time.sleep(1.5)
+    assert len(db_rows(sng, host)) == 1 and len(json_lines(sng, host)) == 1
+    assert "nctest_init" in row["title"]
+    a.close()
+    b.close()
+
+
 def test_sysrq_dump_is_not_an_incident(sng):
     host = "127.0.0.4"
     s = sng.sender(host)

@@ -132,3 +132,23 @@ def test_read_incidents(tmp_path):
     s.add(make(host="b", seq=2), 6.0)
     assert [d["host"] for d in read_incidents(tmp_path)] == ["a", "b"]      # oldest first
     assert [d["host"] for d in read_incidents(tmp_path, host="b")] == ["b"]
+
+
+def test_same_report_through_two_streams_is_stored_once(tmp_path):
+    """A host with a plain and an extended target sends each report twice: the
+    extended copy has seq numbers (another id), same host, boot, signature, ts."""
+    s = Store(str(tmp_path))
+    plain = make(seq=1)
+    plain.first_seq, plain.first_ts_us = None, 12_345_678
+    ext = make(seq=700)
+    ext.first_ts_us = 12_345_678
+    assert plain.id != ext.id
+    assert s.add(plain, 1.0) is True
+    assert s.add(ext, 1.1) is False
+    later = make(seq=900)                        # the same bug again, later: a new incident
+    later.first_ts_us = 99_000_000
+    assert s.add(later, 2.0) is True
+    other_host = make(host="10.0.0.6", seq=700)
+    other_host.first_ts_us = 12_345_678
+    assert s.add(other_host, 2.0) is True
+    assert s.count() == 3
