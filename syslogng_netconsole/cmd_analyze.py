@@ -119,11 +119,21 @@ def text_records(path: str, text_stream, host: str) -> Iterator[Tuple[Record, fl
 
 
 def analyze_records(pairs: Iterable[Tuple[Record, float]]) -> List[Incident]:
-    """The incidents of a sequence of (record, clock) pairs."""
+    """The incidents of a sequence of (record, clock) pairs; a report seen through
+    two streams of one host (plain and extended targets) once, as the store keeps it."""
+    from syslogng_netconsole.store import same_report_key
     sa = StreamAnalyzer()
     for rec, now in pairs:
         sa.feed(rec, now)
-    return sa.finish()
+    out, seen = [], set()
+    for inc in sa.finish():
+        key = same_report_key(inc)
+        if key is not None:
+            if key in seen:
+                continue
+            seen.add(key)
+        out.append(inc)
+    return out
 
 
 def analyze_path(path: str, host=None, errors=None) -> List[Incident]:

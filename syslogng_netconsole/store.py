@@ -57,6 +57,14 @@ _MIGRATIONS = {
 }
 
 
+def same_report_key(incident: Incident):
+    """Incidents with equal keys are one report seen through two streams of a host (a
+    plain and an extended netconsole target); None when it cannot be told."""
+    if incident.first_ts_us is None:
+        return None
+    return (incident.host, incident.boot, incident.signature, incident.first_ts_us)
+
+
 class StoreError(Exception):
     """The store cannot be opened or written (permissions, disk, corruption)."""
 
@@ -152,12 +160,11 @@ class Store:
                 values[i] = int(values[i])
         sql = ("INSERT OR IGNORE INTO incidents (%s, stored_at, data) VALUES (%s)"
                % (", ".join(_COLUMNS), ", ".join("?" * (len(_COLUMNS) + 2))))
+        key = same_report_key(incident)
         with self._transaction() as db:
-            if incident.first_ts_us is not None and db.execute(
+            if key is not None and db.execute(
                     "SELECT 1 FROM incidents WHERE host = ? AND boot = ? AND signature = ?"
-                    " AND first_ts_us = ? LIMIT 1",
-                    (incident.host, incident.boot, incident.signature,
-                     incident.first_ts_us)).fetchone():
+                    " AND first_ts_us = ? LIMIT 1", key).fetchone():
                 return False
             return db.execute(sql, values + [stored_at, json.dumps(d)]).rowcount == 1
 

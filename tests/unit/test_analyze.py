@@ -449,3 +449,19 @@ def test_random_text_never_raises():
             assert inc.host == "h"
 
     check()
+
+
+def test_pcap_plain_and_extended_targets_of_one_host_one_incident(tmp_path):
+    """Like the store: a host's plain and extended copies of a report are one incident."""
+    from syslogng_netconsole.pcap import PcapWriter
+
+    a = [(l + "\n").encode() for l in dmesg(OOPS_LINES + PANIC_LINES)]
+    b = [("4,%d,%d,-;%s\n" % (50 + i, 12_345_678 + i * 97, l)).encode()
+         for i, l in enumerate(OOPS_LINES + PANIC_LINES)]
+    path = tmp_path / "two-targets.pcap"
+    with PcapWriter(str(path)) as w:
+        for k, (p, e) in enumerate(zip(a, b)):
+            w.write(100.0 + k * 0.001, "10.0.0.1", 6665, "10.0.0.99", 6666, p)
+            w.write(100.0 + k * 0.001, "10.0.0.1", 6664, "10.0.0.99", 6666, e)
+    [inc] = analyze(path)
+    assert "nctest_init" in inc.title
