@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, shared_path
+from harness.shared import REPO, shared_path
 
 sys.path.insert(0, str(REPO / "bench"))
 import corpus_eval  # noqa: E402
