@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from harness import chroot
-from pkgtest import CRASH_MARKERS, FIXTURES, REPO, decode
+from pkgtest import FIXTURES, REPO, analyze, decode_records
 
 
 @pytest.fixture(scope="session")
@@ -32,13 +32,17 @@ def deb_file(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def crash_capture():
-    """A real QEMU kernel crash capture of the kernel tier (tests/fixtures/*.pcap*):
-    the first, by name, whose decoded text holds a crash report.
-    NETCONSOLE_CRASH_CAPTURE=FILE picks one by hand."""
+def crash_captures():
+    """Real QEMU kernel crash captures of the kernel tier (tests/fixtures/*.pcap): by
+    name, the first in which the checkout's detector finds an incident, for each wire format
+    (plain, extended). NETCONSOLE_CRASH_CAPTURE=FILE[:FILE...] picks them by hand."""
     if os.environ.get("NETCONSOLE_CRASH_CAPTURE"):
-        return pathlib.Path(os.environ["NETCONSOLE_CRASH_CAPTURE"])
-    for cap in sorted(FIXTURES.glob("**/*.pcap*")) if FIXTURES.is_dir() else []:
-        if any(m in decode(cap) for m in CRASH_MARKERS):
-            return cap
-    pytest.skip("no kernel crash capture under tests/fixtures/ (the kernel tier adds them)")
+        return [pathlib.Path(f) for f in os.environ["NETCONSOLE_CRASH_CAPTURE"].split(":")]
+    chosen = {}
+    for cap in sorted(FIXTURES.glob("**/*.pcap")) if FIXTURES.is_dir() else []:
+        fmt = ",".join(sorted({r["format"] for r in decode_records(cap)}))
+        if fmt not in chosen and analyze(cap):
+            chosen[fmt] = cap
+    if not chosen:
+        pytest.skip("no kernel crash capture under tests/fixtures/ (the kernel tier adds them)")
+    return [chosen[f] for f in sorted(chosen)]

@@ -11,7 +11,7 @@ SUITES = ("bookworm", "trixie")
 # Depends from them, offline (the install runs in a network namespace with only lo).
 PREDOWNLOAD = ("python3", "python3-regex", "syslog-ng-core", "syslog-ng-mod-python")
 FIXTURES = REPO / "tests" / "fixtures"
-CRASH_MARKERS = ("Kernel panic - not syncing", "Oops:", "BUG:", "WARNING:")
+CRASH_MARKERS = ("Kernel panic - not syncing", "Oops:", "BUG:", "kernel BUG at", "WARNING:")
 PACKAGE = "syslog-ng-netconsole"
 
 

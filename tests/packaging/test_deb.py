@@ -211,18 +211,38 @@ def incident_rows(db):
         con.close()
 
 
-def test_collects_crash_capture(installed, crash_capture):
+def test_collects_crash_captures(installed, crash_captures):
+    """Each capture into a freshly started stock syslog-ng (outputs cleared between)."""
     suite, root, _ = installed
-    records = decode_records(crash_capture)
+    assert dropin_routes_incidents(root), "the drop-in must route to netconsole_incidents()"
+    for capture in crash_captures:
+        for old in list((root / LOGDIR).iterdir()) + list((root / STATE).iterdir()):
+            old.unlink()
+        collect(root, "collect-%s-%s" % (suite, capture.stem), capture)
+        print("collected %s in %s" % (capture.name, suite))
+
+
+def collect(root, name, capture):
+    records = decode_records(capture)
     hosts = sorted({r["host"] for r in records})
     assert len(hosts) == 1, hosts  # one QEMU guest: replay sends it from 127.0.0.2
     streams = {r["src_port"] for r in records}
     # what the drop-in's per-host file template writes for each record
     want = [line for r in records
             for line in (r["dmesg"] + (" [incomplete]" if r["incomplete"] else "")).split("\n")]
-    shutil.copy(crash_capture, root / "tmp/capture.pcap")
+    assert any(m in "\n".join(want) for m in CRASH_MARKERS)
+    # the same incidents as the checkout's detector finds in the capture
+    want_rows = sorted(("127.0.0.2", i["type"], i["title"], i["signature"])
+                       for i in analyze(capture))
+    assert want_rows
+    shutil.copy(capture, root / "tmp/capture.pcap")
+    log = root / LOGDIR / "127.0.0.2.log"
+    db = root / STATE / "incidents.sqlite"
 
-    sng = Daemon(root, "collect-%s" % suite)
+    def lines():
+        return log.read_text(errors="replace").splitlines() if log.exists() else []
+
+    sng = Daemon(root, name)
     try:
         sng.wait_started()
         wait_for(lambda: sng.udp_bound(PORT), 20,
@@ -230,39 +250,23 @@ def test_collects_crash_capture(installed, crash_capture):
         # the installed CLI replays the capture, from inside the daemon's namespaces
         ok(sng.in_ns(["syslogng-netconsole", "replay", "/tmp/capture.pcap",
                       "--to", "127.0.0.1:%d" % PORT, "--speed", "0"]))
-        log = root / LOGDIR / "127.0.0.2.log"
-
-        def lines():
-            return log.read_text(errors="replace").splitlines() if log.exists() else []
-
         wait_for(lambda: len(lines()) >= len(want), 60,
-                 lambda: "per-host log has %d of %d lines:\n%s" % (
-                     len(lines()), len(want), sng.stderr()[-3000:]))
+                 lambda: "%s: per-host log has %d of %d lines:\n%s" % (
+                     capture.name, len(lines()), len(want), sng.stderr()[-3000:]))
         got = lines()
         if len(streams) == 1:
-            assert got == want
+            assert got == want, capture.name
         else:  # several streams of one host interleave in its file
-            assert sorted(got) == sorted(want)
-        assert any(m in "\n".join(got) for m in CRASH_MARKERS)
-
-        if dropin_routes_incidents(root):
-            db = root / STATE / "incidents.sqlite"
-            # the same incidents as the checkout's detector finds in the capture
-            want_rows = sorted(("127.0.0.2", i["type"], i["title"], i["signature"])
-                               for i in analyze(crash_capture))
-            assert want_rows
-            rows = wait_for(lambda: len(incident_rows(db)) >= len(want_rows) and incident_rows(db),
-                            60, lambda: "incidents in %s: %r, want %r\n%s" % (
-                                db, incident_rows(db), want_rows, sng.stderr()[-3000:]))
-            assert rows == want_rows
+            assert sorted(got) == sorted(want), capture.name
+        rows = wait_for(lambda: len(incident_rows(db)) >= len(want_rows) and incident_rows(db),
+                        60, lambda: "%s: incidents %r, want %r\n%s" % (
+                            capture.name, incident_rows(db), want_rows, sng.stderr()[-3000:]))
+        assert rows == want_rows, capture.name
         assert sng.proc.poll() is None, sng.stderr()[-3000:]
     finally:
         rc = sng.stop()
     assert rc == 0, sng.stderr()[-3000:]
     assert "Traceback" not in sng.stderr(), sng.stderr()[-3000:]
-    if not dropin_routes_incidents(root):
-        pytest.skip("per-host log checked; the installed drop-in routes no traffic to "
-                    "netconsole_incidents(), so there is no incident to look for")
 
 
 def stock_syslog_ng_starts(root, name):
