@@ -267,6 +267,17 @@ def _extra(ag, decoded, n, console_max):
     _note(ag, "extra decoded line %r" % d.text[:120])
 
 
+def compare_run(kver, mode, console, decoded):
+    """compare() with the limits of kernel release kver in netconsole mode
+    (plain, extended, release, configfs)."""
+    extended = mode != "plain"
+    major, minor = (int(x) for x in kver.split(".")[:2])
+    before_6_2 = (major, minor) < (6, 2)
+    return compare(console, decoded, extended=extended,
+                   ext_max=None if before_6_2 else EXT_MESSAGE_MAX,
+                   console_max=1024 if (extended and before_6_2) else None)
+
+
 def _hit(ag, strict, c, d):
     if strict:
         ag.matched += 1

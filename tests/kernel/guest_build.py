@@ -42,8 +42,9 @@ KERNEL_PATTERNS = {
     "6.1": re.compile(r"^6\.1\.\d+-\d+-amd64$"),
     "6.12": re.compile(r"^6\.12\.\d+\+deb\d+-amd64$"),
 }
-# modules the guest loads before netconsole, in this order (modprobe adds deps)
-GUEST_MODULES = ("virtio_pci", "virtio_net", "configfs")
+# modules the guest loads before netconsole, in this order (modprobe adds deps):
+# both NIC drivers, so one initramfs serves either QEMU NIC model
+GUEST_MODULES = ("virtio_pci", "virtio_net", "e1000", "configfs")
 
 
 def _version_key(kver):

@@ -26,6 +26,12 @@ the datagrams arrive on the host at 127.0.0.1:PORT from 127.0.0.1 (a slirp
 ephemeral source port), so a collector listening on 127.0.0.1:PORT sees the
 guest as host ``127.0.0.1``. Nothing leaves the machine.
 
+NIC: virtio-net (``NETCONSOLE_QEMU_NIC=e1000`` for an e1000; under TCG it
+sent less, not more). The guest raises the virtio TX queue's BQL floor
+(``init.sh``): 6.12 otherwise stalls netconsole for good in about one run of
+three on a busy host; ``NETCONSOLE_GUEST_BQL=kernel`` keeps the kernel
+default to reproduce that.
+
 Acceleration: KVM only if a short probe boot under KVM works on this host
 (``/dev/kvm`` may open and still hang guests), otherwise TCG; the verdict is
 cached in ``.cache/accel-*.txt``. ``NETCONSOLE_QEMU_ACCEL=tcg|kvm`` forces it.
@@ -53,6 +59,9 @@ PANICS = ("sysrq-c", "oops-panic", "panic")
 # wall-clock limit of one run under TCG; a 5,000-line burst takes longest
 TIMEOUTS = {"burst": 240, "sysrq-t": 120}
 DEFAULT_TIMEOUT = 90
+# QEMU NIC model -> -device name
+NICS = {"virtio": "virtio-net-pci", "e1000": "e1000"}
+DEFAULT_NIC = os.environ.get("NETCONSOLE_QEMU_NIC", "virtio")
 
 
 @dataclasses.dataclass
@@ -68,6 +77,7 @@ class GuestRun:
     qemu_log: pathlib.Path
     cmdline: str
     accel: str
+    nic: str = DEFAULT_NIC
     exit_code: Optional[int] = None
     timed_out: bool = False
     seconds: float = 0.0
@@ -87,7 +97,7 @@ def mode_supported(kver, mode):
     return need is None or kernel_tuple(kver) >= need
 
 
-def _qemu_argv(kver, initrd, accel, append, serial, pcap, smp=2, mem=512):
+def _qemu_argv(kver, initrd, accel, append, serial, pcap, smp=2, mem=512, nic=DEFAULT_NIC):
     return [
         QEMU, "-accel", accel, "-m", str(mem), "-smp", str(smp),
         "-nodefaults", "-display", "none", "-no-reboot",
@@ -96,7 +106,7 @@ def _qemu_argv(kver, initrd, accel, append, serial, pcap, smp=2, mem=512):
         "-serial", "file:%s" % serial,
         "-monitor", "none",
         "-netdev", "user,id=n0",
-        "-device", "virtio-net-pci,netdev=n0",
+        "-device", "%s,netdev=n0" % NICS[nic],
         "-object", "filter-dump,id=d0,netdev=n0,file=%s" % pcap,
     ]
 
@@ -105,8 +115,10 @@ def _cmdline(mode, scenario, port, lines):
     # panic=2: a panicking guest reboots after 2 s, and -no-reboot ends QEMU.
     # log_buf_len: the 5,000-line burst must not wrap the 128 KiB default.
     # printk.devkmsg=on: init's /dev/kmsg markers are not rate-limited.
+    # ncbql: see init.sh (the 6.12 virtio_net + netpoll stall)
     return ("console=ttyS0,115200 loglevel=7 panic=2 log_buf_len=1M printk.devkmsg=on "
-            "ncmode=%s ncscen=%s ncport=%d nclines=%d" % (mode, scenario, port, lines))
+            "ncmode=%s ncscen=%s ncport=%d nclines=%d ncbql=%s"
+            % (mode, scenario, port, lines, os.environ.get("NETCONSOLE_GUEST_BQL", "raise")))
 
 
 def _accel_cache():
@@ -163,7 +175,7 @@ def _probe_kvm(timeout=25):
 
 
 def boot_guest(kernel, mode, scenario, collector_port, workdir, lines=5000,
-               timeout=None, name=None):
+               timeout=None, name=None, nic=DEFAULT_NIC):
     """Boot `kernel` with netconsole in `mode` pointed at 10.0.2.2:collector_port
     (= 127.0.0.1:collector_port on the host), run `scenario`, power off or
     panic, and return a GuestRun. Files go to workdir/NAME.{serial.log,pcap,qemu.log}
@@ -189,11 +201,11 @@ def boot_guest(kernel, mode, scenario, collector_port, workdir, lines=5000,
                    pcap=workdir / (name + ".pcap"),
                    qemu_log=workdir / (name + ".qemu.log"),
                    cmdline=_cmdline(mode, scenario, collector_port, lines),
-                   accel=acc, build_seconds=build_seconds)
+                   accel=acc, nic=nic, build_seconds=build_seconds)
     for p in (run.serial_log, run.pcap):
         if p.exists():
             p.unlink()
-    argv = _qemu_argv(kver, initrd, acc, run.cmdline, run.serial_log, run.pcap)
+    argv = _qemu_argv(kver, initrd, acc, run.cmdline, run.serial_log, run.pcap, nic=nic)
     limit = timeout or TIMEOUTS.get(scenario, DEFAULT_TIMEOUT)
     t1 = time.monotonic()
     with open(str(run.qemu_log), "wb") as log:

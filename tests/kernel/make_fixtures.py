@@ -65,11 +65,7 @@ def make(name, kernel, mode, scenario, why, work):
         raise SystemExit("%s: QEMU failed (exit %s, timed out %s)" % (name, run.exit_code,
                                                                       run.timed_out))
     console, _ = cc.console_lines(run.serial_log.read_bytes())
-    before_6_2 = guest_run.kernel_tuple(run.kver) < (6, 2)
-    extended = mode != "plain"
-    ag = cc.compare(console, cc.decoded_lines(decoded), extended=extended,
-                    ext_max=None if before_6_2 else cc.EXT_MESSAGE_MAX,
-                    console_max=1024 if extended and before_6_2 else None)
+    ag = cc.compare_run(run.kver, mode, console, cc.decoded_lines(decoded))
     if not ag.ok:
         raise SystemExit("%s: decoded log disagrees with the console: %s\n%s"
                          % (name, ag.summary(), "\n".join(ag.problems)))

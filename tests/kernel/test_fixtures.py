@@ -12,7 +12,6 @@ import re
 import pytest
 
 import console_compare as cc
-import guest_run
 from test_kernel import EXPECT, cli_decode, records_to_lines
 
 FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "fixtures"
@@ -30,14 +29,10 @@ def test_fixture_pcap_decodes_to_its_console(name):
     meta = _manifest()[name]
     console, _ = cc.console_lines((FIXTURES / (name + ".serial.log")).read_bytes())
     records = cli_decode(FIXTURES / (name + ".pcap"))
-    extended = meta["mode"] != "plain"
-    before_6_2 = guest_run.kernel_tuple(meta["kernel"]) < (6, 2)
     for source, lines in (("pcap", records_to_lines(records)),
                           ("collector log", cc.decoded_lines(
                               (FIXTURES / (name + ".decoded.log")).read_text()))):
-        ag = cc.compare(console, lines, extended=extended,
-                        ext_max=None if before_6_2 else cc.EXT_MESSAGE_MAX,
-                        console_max=1024 if extended and before_6_2 else None)
+        ag = cc.compare_run(meta["kernel"], meta["mode"], console, lines)
         assert ag.ok and ag.ts_mismatch == 0, "%s: %s\n%s" % (source, ag.summary(),
                                                               "\n".join(ag.problems))
         for pattern, n in EXPECT[meta["scenario"]]:
