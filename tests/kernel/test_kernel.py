@@ -32,7 +32,7 @@ import console_compare as cc
 import guest_build
 import guest_run
 from collector import wait_drained
-from conftest import RUNS, missing_tools
+from kernel_session import RUNS, missing_tools
 from syslogng_netconsole.pcap import read_packets
 
 pytestmark = pytest.mark.kernel
