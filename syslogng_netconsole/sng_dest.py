@@ -139,8 +139,8 @@ def _get(msg, key: str) -> Optional[str]:
         return None
 
 
-def _flag(v: str) -> bool:
-    return v.lower() in ("1", "true", "yes")
+def _flag(v) -> bool:
+    return v is True or str(v).lower() in ("1", "true", "yes")
 
 
 # What the detector reads of a Record (the SCL block's value-pairs() selects the same
@@ -170,21 +170,21 @@ def _value(v) -> Optional[str]:
 
 def record_from_message(msg, now: float) -> Record:
     """Rebuild the source's Record (the parts the detector reads) from a
-    value-pairs dict or a LogMessage."""
+    value-pairs dict or a LogMessage. Hot path: one lookup and one conversion
+    per field, nothing else."""
     get = msg.get if isinstance(msg, dict) else (lambda k: _get(msg, k))
     host = _get(msg, "HOST") or _get(msg, "SOURCEIP") or "unknown"
     rec = Record(host=host, text=_get(msg, "MESSAGE") or "", recv_time=now)
     for key, attr, conv in _KEYS:
         v = get(key)
-        if v is None or v == b"":
-            continue
-        v = _value(v)
-        if v is None:
+        if v is None or v == b"" or v == "":
             continue
         try:
+            if v.__class__ is bytes:
+                v = v.decode("utf-8", "backslashreplace")
             setattr(rec, attr, conv(v))
-        except ValueError:
-            pass
+        except (ValueError, TypeError, AttributeError):
+            pass                        # a malformed field is left at its default
     if rec.format != EXTENDED:
         rec.format = PLAIN
     return rec
