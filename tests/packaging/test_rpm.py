@@ -128,3 +128,20 @@ def test_installs_into_rpm_root(signed_rpms, tmp_path, dist):
     left = sorted(p.name for p in (root / "etc/syslog-ng/conf.d").iterdir())
     assert left == ["netconsole.conf.rpmsave"], left
     assert not (root / "etc/logrotate.d/syslog-ng-netconsole").exists()
+
+
+def test_el9_payload_parses_as_python_3_9(signed_rpms, tmp_path):
+    """EL9's syslog-ng embeds Python 3.9: every module of its rpm must at least parse
+    with the 3.9 grammar (ast feature_version; it catches e.g. match statements, not
+    runtime-only differences)."""
+    import ast
+
+    rpms, env = signed_rpms
+    rpm2cpio = subprocess.run(["rpm2cpio", str(rpms["el9"])], capture_output=True, check=True,
+                              timeout=120)
+    subprocess.run(["cpio", "-idm", "--quiet"], input=rpm2cpio.stdout, cwd=tmp_path, check=True,
+                   timeout=120)
+    sources = sorted(tmp_path.glob("usr/lib/python3.9/site-packages/syslogng_netconsole/**/*.py"))
+    assert len(sources) > 10, sources
+    for src in sources:
+        ast.parse(src.read_text(), filename=str(src), feature_version=(3, 9))
