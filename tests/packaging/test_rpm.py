@@ -4,6 +4,7 @@ installs into an `rpm --root` tree with --nodeps, its files sit where EL's syslo
 looks (packaging/rpm/README.md cites each path), the installed command runs, and an
 erase leaves no conf.d file behind that would name a module that is gone."""
 
+import ast
 import os
 import re
 import shutil
@@ -134,8 +135,6 @@ def test_el9_payload_parses_as_python_3_9(signed_rpms, tmp_path):
     """EL9's syslog-ng embeds Python 3.9: every module of its rpm must at least parse
     with the 3.9 grammar (ast feature_version; it catches e.g. match statements, not
     runtime-only differences)."""
-    import ast
-
     rpms, env = signed_rpms
     rpm2cpio = subprocess.run(["rpm2cpio", str(rpms["el9"])], capture_output=True, check=True,
                               timeout=120)
