@@ -53,7 +53,9 @@ except ImportError:                     # outside syslog-ng (unit tests)
     import logging
     _log = logging.getLogger("syslogng_netconsole.incidents")
 
+from syslogng_netconsole import options as opt
 from syslogng_netconsole.alerts import config as alert_config
+from syslogng_netconsole.ratelog import RateLimitedLog
 from syslogng_netconsole.incident import Incident
 from syslogng_netconsole.records import EXTENDED, PLAIN, Record
 from syslogng_netconsole.reports import Detector
@@ -73,38 +75,18 @@ def _text(v: str) -> str:
     return v
 
 
-def _bool(v) -> bool:
-    if isinstance(v, bool):
-        return v
-    s = str(v).strip().lower()
-    if s in ("1", "yes", "true", "on"):
-        return True
-    if s in ("0", "no", "false", "off"):
-        return False
-    raise ValueError("expected yes or no")
-
-
-def _positive(kind):
-    def conv(v):
-        n = kind(v)
-        if not n > 0:
-            raise ValueError("must be positive")
-        return n
-    return conv
-
-
 # option -> (converter, default). Options arrive as str on 3.38 and typed on 4.x.
 OPTIONS = {
     "state_dir": (_text, "/var/lib/syslog-ng/netconsole"),
-    "json_lines": (_bool, True),          # also append each incident to incidents.jsonl
+    "json_lines": (opt.boolean, True),          # also append each incident to incidents.jsonl
     # streams with detector state; beyond, the least recent is finished (an idle one
     # only loses its few context lines). Bounds memory against floods of senders.
-    "max_hosts": (_positive(int), 10000),
+    "max_hosts": (opt.positive(int), 10000),
     # streams with an open report; beyond, the least recently fed is finished now
     # (truncated): with the detector's per-report caps this bounds report memory
-    "max_open": (_positive(int), 1000),
-    "host_idle": (_positive(float), 600.0),  # forget an idle stream's detector after this
-    "tick": (_positive(float), 0.2),      # timer resolution for report timeouts
+    "max_open": (opt.positive(int), 1000),
+    "host_idle": (opt.positive(float), 600.0),  # forget an idle stream's detector after this
+    "tick": (opt.positive(float), 0.2),      # timer resolution for report timeouts
 }
 
 
@@ -196,6 +178,10 @@ def _clean(s: str, limit: int = 200) -> str:
     return s[:limit]
 
 
+def _log_line(level, text):
+    getattr(_log, level)(text)
+
+
 def _name_thread(name: bytes):
     """Name the OS thread (top -H, /proc/PID/task/*/comm); Python 3.11 does not."""
     try:
@@ -203,25 +189,6 @@ def _name_thread(name: bytes):
         ctypes.CDLL(None).prctl(15, name, 0, 0, 0)     # PR_SET_NAME
     except Exception:
         pass
-
-
-class _RateLog:
-    """At most one log line per kind of trouble per LOG_EVERY seconds."""
-
-    def __init__(self):
-        self._last = {}
-        self._suppressed = collections.Counter()
-
-    def __call__(self, level: str, kind: str, text: str, now: float):
-        last = self._last.get(kind)
-        if last is not None and now - last < LOG_EVERY:
-            self._suppressed[kind] += 1
-            return
-        self._last[kind] = now
-        n = self._suppressed.pop(kind, 0)
-        if n:
-            text += " (%d similar messages suppressed)" % n
-        getattr(_log, level)("netconsole-incidents: " + text)
 
 
 class _Engine:
@@ -235,7 +202,7 @@ class _Engine:
         self.active = collections.OrderedDict()
         self.out = collections.deque()               # finished incidents, wall-clock times
         self.stats = collections.Counter()
-        self.ratelog = _RateLog()
+        self.ratelog = RateLimitedLog(_log_line, "netconsole-incidents: ", LOG_EVERY)
 
 
 _ENGINES: Dict[tuple, _Engine] = {}
@@ -300,7 +267,7 @@ class IncidentDestination(_Base):
             self._feed(rec, now)
         except Exception as exc:        # bad input or a detector bug: count, never fail
             eng.stats["bad_records"] += 1
-            eng.ratelog("warning", "send", "record not analysed: %r" % (exc,), now)
+            eng.ratelog("send", "record not analysed: %r" % (exc,), now, "warning")
         return True
 
     # -- internals -------------------------------------------------------------
@@ -357,9 +324,8 @@ class IncidentDestination(_Base):
         except (OSError, StoreError) as exc:
             self._store = None
             self._store_retry_at = now + STORE_RETRY
-            self._eng.ratelog("error", "store-open",
-                              "incident store unavailable, retrying every %ds (incidents go "
-                              "to the internal log meanwhile): %s" % (STORE_RETRY, exc), now)
+            self._eng.ratelog("store-open", "incident store unavailable, retrying every %ds (incidents go "
+                              "to the internal log meanwhile): %s" % (STORE_RETRY, exc), now, "error")
 
     def _adopt_parked(self, fresh: bool):
         """Reports open at the last deinit: a reload continues them live (drop the
@@ -369,7 +335,7 @@ class IncidentDestination(_Base):
         try:
             parked = self._store.unpark(self._owner)
         except StoreError as exc:
-            self._eng.ratelog("error", "unpark", str(exc), time.monotonic())
+            self._eng.ratelog("unpark", str(exc), time.monotonic(), "error")
             return
         if fresh and parked:
             for inc in parked:
@@ -451,7 +417,7 @@ class IncidentDestination(_Base):
                     self._write_stats()
             except Exception as exc:    # keep the timer alive whatever happens
                 self._eng.stats["thread_errors"] += 1
-                self._eng.ratelog("error", "thread", "background thread: %r" % (exc,), now)
+                self._eng.ratelog("thread", "background thread: %r" % (exc,), now, "error")
                 wait = tick
             self._wake.wait(wait)
             self._wake.clear()
@@ -510,7 +476,7 @@ class IncidentDestination(_Base):
                 new = self._store.add(inc, time.time())
             except StoreError as exc:
                 eng.stats["store_errors"] += 1
-                eng.ratelog("error", "store-add", "cannot store incident: %s" % exc, now)
+                eng.ratelog("store-add", "cannot store incident: %s" % exc, now, "error")
         else:
             eng.stats["store_errors"] += 1
         if not new:
@@ -526,7 +492,7 @@ class IncidentDestination(_Base):
             self._on_incident(inc)
         except Exception as exc:
             eng.stats["alert_errors"] += 1
-            eng.ratelog("error", "alert", "alert hook: %r" % (exc,), now)
+            eng.ratelog("alert", "alert hook: %r" % (exc,), now, "error")
 
     def _append_json(self, inc: Incident, now: float):
         d = inc.to_dict()
@@ -541,7 +507,7 @@ class IncidentDestination(_Base):
                 os.close(fd)
         except OSError as exc:
             self._eng.stats["jsonl_errors"] += 1
-            self._eng.ratelog("error", "jsonl", "cannot append to %s: %s" % (JSONL_NAME, exc), now)
+            self._eng.ratelog("jsonl", "cannot append to %s: %s" % (JSONL_NAME, exc), now, "error")
 
     def _park(self):
         """Snapshot the open reports into the store (see the module docstring)."""
@@ -557,7 +523,7 @@ class IncidentDestination(_Base):
                     snaps.append(copy.deepcopy(det))
                 except Exception as exc:
                     eng.stats["park_errors"] += 1
-                    eng.ratelog("warning", "park", "cannot snapshot a report: %r" % (exc,), now)
+                    eng.ratelog("park", "cannot snapshot a report: %r" % (exc,), now, "warning")
         found = []
         for det in snaps:
             det.flush(now)
@@ -572,7 +538,7 @@ class IncidentDestination(_Base):
             self._store.park(self._owner, _to_wall(found, _wall_offset()), time.time())
         except StoreError as exc:
             eng.stats["park_errors"] += 1
-            eng.ratelog("error", "park", str(exc), now)
+            eng.ratelog("park", str(exc), now, "error")
 
     def _write_stats(self):
         with self._eng.lock:

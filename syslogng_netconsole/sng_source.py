@@ -47,8 +47,14 @@ except ImportError:  # plain Python: imports work, tests can drive the class
     LogMessage = None
     _log = logging.getLogger("syslogng_netconsole.source")
 
+from . import options as opt
+from .ratelog import RateLimitedLog
 from .reassembly import Limits, Reassembler
 from .records import Record
+
+def _log_line(level, text):
+    getattr(_log, level)(text)
+
 
 # syslog-ng 4.x (LogMessage.get_as_str exists) reverts a reload whose init() fails;
 # 3.x aborts. Outside syslog-ng: behave like 4.x (plain failure).
@@ -63,27 +69,6 @@ BIND_RETRY = 5.0           # seconds between attempts to bind a busy port
 STATS_FILE_PERIOD = 1.0    # the counters file is rewritten at most this often
 LOG_EVERY = 10.0           # one line per error kind per this many seconds
 
-# option name -> (converter, default); "" in the SCL means "the default"
-_YES = {"yes", "true", "1", "on"}
-_NO = {"no", "false", "0", "off", ""}
-
-
-def _to_bool(v):
-    s = str(v).strip().lower()
-    if s in _YES:
-        return True
-    if s in _NO:
-        return False
-    raise ValueError("expected yes or no")
-
-
-def _to_port(v):
-    p = int(str(v).strip())
-    if not 0 < p < 65536:
-        raise ValueError("expected 1-65535")
-    return p
-
-
 def _to_addrs(v):
     addrs = tuple(a for a in re.split(r"[\s,]+", str(v).strip()) if a)
     if not addrs:
@@ -93,43 +78,23 @@ def _to_addrs(v):
     return addrs
 
 
-def _to_nonneg_int(v):
-    n = int(str(v).strip())
-    if n < 0:
-        raise ValueError("expected a number >= 0")
-    return n
-
-
-def _to_pos_int(v):
-    n = int(str(v).strip())
-    if n < 1:
-        raise ValueError("expected a number >= 1")
-    return n
-
-
-def _to_nonneg_float(v):
-    x = float(str(v).strip())
-    if not x >= 0:
-        raise ValueError("expected a number >= 0")
-    return x
-
-
+# option name -> (converter, default); "" in the SCL means "the default"
 OPTIONS = {
     "ip": (_to_addrs, ("0.0.0.0",)),
-    "port": (_to_port, 6666),
-    "rcvbuf": (_to_nonneg_int, 4194304),
-    "reuseport": (_to_bool, False),
+    "port": (opt.port, 6666),
+    "rcvbuf": (opt.at_least(int, 0), 4194304),
+    "reuseport": (opt.boolean, False),
     "state_dir": (str, ""),
-    "stats_interval": (_to_nonneg_float, 300.0),
+    "stats_interval": (opt.at_least(float, 0), 300.0),
 }
 # reassembly limits: option name -> Limits attribute, converter
 LIMIT_OPTIONS = {
-    "fragment_timeout": ("frag_timeout", _to_nonneg_float),
-    "line_timeout": ("line_timeout", _to_nonneg_float),
-    "reorder_window": ("reorder_window", _to_nonneg_float),
-    "max_hosts": ("max_streams", _to_pos_int),
-    "max_pending": ("max_pending_bytes", _to_pos_int),
-    "idle_timeout": ("idle_timeout", _to_nonneg_float),
+    "fragment_timeout": ("frag_timeout", opt.at_least(float, 0)),
+    "line_timeout": ("line_timeout", opt.at_least(float, 0)),
+    "reorder_window": ("reorder_window", opt.at_least(float, 0)),
+    "max_hosts": ("max_streams", opt.at_least(int, 1)),
+    "max_pending": ("max_pending_bytes", opt.at_least(int, 1)),
+    "idle_timeout": ("idle_timeout", opt.at_least(float, 0)),
 }
 
 # Record attribute -> name-value pair under .netconsole. (None values are not set).
@@ -216,24 +181,6 @@ def record_pri(rec) -> int:
     fac = rec.facility if rec.facility is not None else 0
     sev = rec.severity if rec.severity is not None else DEFAULT_SEVERITY
     return (int(fac) & 0x7F) * 8 + (int(sev) & 7)
-
-
-class _RateLimited:
-    """At most one log line per kind every LOG_EVERY seconds; counts the rest."""
-
-    def __init__(self):
-        self.last = {}
-        self.suppressed = collections.Counter()
-
-    def __call__(self, kind, text, now, level="error"):
-        if now - self.last.get(kind, -1e18) < LOG_EVERY:
-            self.suppressed[kind] += 1
-            return
-        self.last[kind] = now
-        n = self.suppressed.pop(kind, 0)
-        if n:
-            text += " (%d similar suppressed)" % n
-        getattr(_log, level)("netconsole: " + text)
 
 
 def _bind(addr: str, port: int, rcvbuf: int, reuseport: bool, warn) -> socket.socket:
@@ -400,7 +347,7 @@ class NetconsoleSource(_Base):
         self._exit = threading.Event()
         self._suspended = False
         self._ep = None
-        self._say = _RateLimited()
+        self._say = RateLimitedLog(_log_line, "netconsole: ", LOG_EVERY)
         try:
             settings, limit_overrides = parse_options(options)
             limits = make_limits(limit_overrides)
@@ -753,7 +700,7 @@ class NetconsoleSource(_Base):
         out["source.held_records"] = len(ep.held)
         out["source.held_bytes"] = ep.held.nbytes
         out["core.pending_bytes"] = int(getattr(ep.core, "pending_bytes", 0) or 0)
-        out["source.log_suppressed"] = sum(self._say.suppressed.values())
+        out["source.log_suppressed"] = self._say.suppressed
         try:
             core = dict(ep.core.counters)
         except Exception:

@@ -9,34 +9,12 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 from urllib.parse import urlsplit
 
+from syslogng_netconsole import options as opt
 from syslogng_netconsole.alerts import model
 from syslogng_netconsole.alerts.policy import parse_duration, parse_rate
 
-_TRUE = ("1", "yes", "true", "on")
-_FALSE = ("0", "no", "false", "off")
-
-
-def _bool(v):
-    if isinstance(v, bool):
-        return v
-    s = str(v).strip().lower()
-    if s in _TRUE:
-        return True
-    if s in _FALSE:
-        return False
-    raise ValueError("must be yes or no")
-
-
-def _list(v):
-    if isinstance(v, (list, tuple)):
-        items = [str(x) for x in v]
-    else:
-        items = str(v).split(",")
-    return [x.strip() for x in items if x.strip()]
-
-
 def _urls(v):
-    urls = _list(v)
+    urls = opt.items(v)
     for u in urls:
         parts = urlsplit(u)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -51,13 +29,6 @@ def _choice(*allowed):
             raise ValueError("must be one of %s" % ", ".join(allowed))
         return s
     return conv
-
-
-def _port(v):
-    p = int(str(v).strip())
-    if not 0 < p < 65536:
-        raise ValueError("must be a port number")
-    return p
 
 
 def _positive_duration(v):
@@ -75,7 +46,7 @@ def _severity(v):
 
 
 def _addresses(v):
-    addrs = _list(v)
+    addrs = opt.items(v)
     for a in addrs:
         if "@" not in a or any(c in a for c in "\r\n<>,; "):
             raise ValueError("%r is not a plain mail address" % a)
@@ -98,9 +69,9 @@ def redact_url(url):
 
 # option name -> (attribute, converter, default). Defaults are documented in docs/alerts.md.
 OPTIONS = {
-    "alerts":             ("enabled", _bool, True),
+    "alerts":             ("enabled", opt.boolean, True),
     "smtp-host":          ("smtp_host", str, ""),
-    "smtp-port":          ("smtp_port", _port, None),
+    "smtp-port":          ("smtp_port", opt.port, None),
     "smtp-tls":           ("smtp_tls", _choice("starttls", "tls", "none"), "starttls"),
     "smtp-user":          ("smtp_user", str, ""),
     "smtp-password-file": ("smtp_password_file", str, ""),
@@ -113,7 +84,7 @@ OPTIONS = {
     "slack-url":          ("slack_urls", _urls, []),
     "alertmanager-url":   ("alertmanager_urls", _urls, []),
     "ca-file":            ("ca_file", str, ""),
-    "tls-verify":         ("tls_verify", _bool, True),
+    "tls-verify":         ("tls_verify", opt.boolean, True),
     "alert-timeout":      ("timeout", _positive_duration, 30.0),
     "dedup-window":       ("dedup_window", parse_duration, 3600.0),
     "digest-interval":    ("digest_interval", _positive_duration, 300.0),
@@ -124,7 +95,7 @@ OPTIONS = {
     "retry-cap":          ("retry_cap", _positive_duration, 900.0),
     "alert-max-age":      ("max_age", _positive_duration, 86400.0),
     "alert-file":         ("alert_file", str, ""),
-    "alert-log":          ("alert_log", _bool, True),
+    "alert-log":          ("alert_log", opt.boolean, True),
 }
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 
