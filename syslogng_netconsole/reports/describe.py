@@ -24,6 +24,16 @@ class Description(NamedTuple):
 
 
 REPORT_WINDOW = 200  # lines after the title line a report regex may look at
+REPORT_TIMEOUT = 0.5  # seconds one report regex may run (regex module); then: no match
+
+
+def _report_match(pattern, text: str, pos: int, end: int):
+    if kinds._regex is None or not isinstance(pattern, kinds._regex.Pattern):
+        return pattern.match(text, pos, end)
+    try:
+        return pattern.match(text, pos, end, timeout=REPORT_TIMEOUT)
+    except TimeoutError:
+        return None
 
 
 def _window_end(text: str, pos: int) -> int:
@@ -77,7 +87,7 @@ def extract_description(text: str, kind: kinds.Kind) -> Description:
         if f.report is not None:
             # anchored at the title and within a window of lines: same result on
             # real reports, bounded work on hostile ones
-            m = f.report.match(text, m.start(), _window_end(text, m.start()))
+            m = _report_match(f.report, text, m.start(), _window_end(text, m.start()))
             if m is None:
                 continue
         prefix = [g if g is not None else "" for g in m.groups()]

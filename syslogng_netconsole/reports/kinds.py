@@ -32,6 +32,11 @@ Types follow syzkaller's crash types (``TITLE_TO_TYPE``, first prefix wins);
 """
 
 import re
+
+try:
+    import regex as _regex
+except ImportError:  # declared dependency; degrade to re if absent
+    _regex = None
 from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 # Placeholders shared by the patterns (same meaning as syzkaller's).
@@ -51,6 +56,15 @@ def expand(pattern: str) -> str:
 
 def rx(pattern: str):
     return re.compile(expand(pattern))
+
+
+def rx_report(pattern: str):
+    """A multi-line report pattern: run once per finished report, on text an
+    attacker can shape, so it is compiled with `regex`, whose matching takes a
+    timeout (see describe.py). Without `regex`, the line window alone bounds it."""
+    if _regex is None:
+        return re.compile(expand(pattern))
+    return _regex.compile(expand(pattern), _regex.V0)
 
 
 # Sentinel part: "parse a stack trace from here".
@@ -192,7 +206,7 @@ class Kind(NamedTuple):
 
 
 def F(title, fmt, report=None, alt=(), stack=None, no_stack=False, corrupted=False):
-    return Format(rx(title), fmt, rx(report) if report else None, tuple(alt),
+    return Format(rx(title), fmt, rx_report(report) if report else None, tuple(alt),
                   stack, no_stack, corrupted)
 
 

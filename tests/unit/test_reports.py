@@ -1249,3 +1249,15 @@ def test_real_kernel_fixture_consoles(name, expected):
     for incs in (whole(lines), streamed(lines)):
         assert [(i.type, i.title, i.panicked) for i in incs] == expected
         assert not any(i.corrupted or i.truncated for i in incs)
+
+
+def test_report_regex_is_bounded_in_time_on_hostile_text():
+    # A report pattern runs once per finished report on attacker-shaped text: the
+    # `regex` module's timeout ends a runaway match (treated as no match).
+    import time
+    from syslogng_netconsole.reports import describe, kinds
+    pattern = kinds.rx_report(r"(x+x+)+y")
+    t0 = time.monotonic()
+    assert describe._report_match(pattern, "x" * 5000, 0, 5000) is None
+    assert time.monotonic() - t0 < describe.REPORT_TIMEOUT * 4
+    assert describe._report_match(pattern, "xxy", 0, 3) is not None
