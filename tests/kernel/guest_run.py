@@ -115,10 +115,12 @@ def _cmdline(mode, scenario, port, lines):
     # panic=2: a panicking guest reboots after 2 s, and -no-reboot ends QEMU.
     # log_buf_len: the 5,000-line burst must not wrap the 128 KiB default.
     # printk.devkmsg=on: init's /dev/kmsg markers are not rate-limited.
-    # ncbql: see init.sh (the 6.12 virtio_net + netpoll stall)
+    # ncbql, ncsettle: see init.sh (two ways 6.12 guests lost netconsole
+    # output under TCG on a busy host)
     return ("console=ttyS0,115200 loglevel=7 panic=2 log_buf_len=1M printk.devkmsg=on "
-            "ncmode=%s ncscen=%s ncport=%d nclines=%d ncbql=%s"
-            % (mode, scenario, port, lines, os.environ.get("NETCONSOLE_GUEST_BQL", "raise")))
+            "ncmode=%s ncscen=%s ncport=%d nclines=%d ncbql=%s ncsettle=%s"
+            % (mode, scenario, port, lines, os.environ.get("NETCONSOLE_GUEST_BQL", "raise"),
+               os.environ.get("NETCONSOLE_GUEST_SETTLE", "1")))
 
 
 def _accel_cache():

@@ -23,9 +23,34 @@ for w in $(cat /proc/cmdline); do
     ncport=*) PORT=${w#*=} ;;
     nclines=*) LINES=${w#*=} ;;
     ncbql=*) BQL=${w#*=} ;;
+    ncsettle=*) SETTLE=${w#*=} ;;
     esac
 done
 : "${MODE:=plain}" "${SCEN:=boot}" "${PORT:=6666}" "${LINES:=5000}"
+
+# Wait until the NIC has sent what netconsole queued (its TX counter stops
+# moving for 0.3 s; at most 10 s). Loading netconsole replays the whole boot
+# log, ~370 datagrams at once; when the virtio ring is full netpoll queues the
+# rest for a worker, and a panic before that worker ran loses the queue and
+# every panic line behind it (seen on 6.12 under TCG on a busy host).
+# ncsettle=0 skips the wait, to reproduce.
+settle() {
+    [ "$SETTLE" = 0 ] && return
+    f=/sys/class/net/eth0/statistics/tx_packets
+    last=-1; same=0; n=0
+    while [ $n -lt 100 ]; do
+        cur=$(cat $f)
+        if [ "$cur" = "$last" ]; then
+            same=$((same + 1))
+            [ $same -ge 3 ] && return
+        else
+            same=0
+        fi
+        last=$cur; n=$((n + 1))
+        usleep 100000
+    done
+    mark "the NIC was still sending after 10 s"
+}
 
 finish() {
     mark "powering off"
@@ -74,6 +99,7 @@ configfs)
     ;;
 *) mark "unknown ncmode $MODE" ;;
 esac
+settle
 mark "netconsole mode=$MODE scenario=$SCEN"
 
 case "$SCEN" in
