@@ -44,7 +44,7 @@ import platform
 import shlex
 import subprocess
 import time
-from typing import List, Optional
+from typing import Optional
 
 import guest_build
 
@@ -224,7 +224,3 @@ def boot_guest(kernel, mode, scenario, collector_port, workdir, lines=5000,
     run.seconds = time.monotonic() - t1
     return run
 
-
-def kernel_lines(serial_text) -> List[str]:
-    """Convenience: the serial console's lines, CRs removed."""
-    return serial_text.replace("\r", "").split("\n")
