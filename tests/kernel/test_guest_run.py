@@ -1,0 +1,33 @@
+"""The QEMU wait of guest_run: time-outs and power-off hangs (no QEMU needed)."""
+
+import subprocess
+import time
+
+import guest_run
+
+
+def _sleeper():
+    return subprocess.Popen(["sleep", "30"])
+
+
+def test_hang_after_power_off_marker_is_told_apart(tmp_path, monkeypatch):
+    monkeypatch.setattr(guest_run, "POWEROFF_GRACE", 1.0)
+    serial = tmp_path / "serial.log"
+    serial.write_bytes(b"[    4.0] nctest-init: powering off\r\n[    5.0] ACPI: PM: ...\r\n")
+    t0 = time.monotonic()
+    code, timed_out, hang = guest_run._wait_qemu(_sleeper(), serial, t0 + 20)
+    assert timed_out and hang and code != 0
+    assert time.monotonic() - t0 < 5
+
+
+def test_time_out_without_marker_is_a_plain_time_out(tmp_path):
+    serial = tmp_path / "serial.log"
+    serial.write_bytes(b"[    4.0] still booting\r\n")
+    code, timed_out, hang = guest_run._wait_qemu(_sleeper(), serial, time.monotonic() + 1)
+    assert timed_out and not hang
+
+
+def test_normal_exit(tmp_path):
+    proc = subprocess.Popen(["true"])
+    assert guest_run._wait_qemu(proc, tmp_path / "absent.log", time.monotonic() + 10) == \
+        (0, False, False)
