@@ -3,7 +3,7 @@
 # Reads its instructions from the kernel command line:
 #   ncmode=plain|extended|release|configfs   ncport=UDP port on 10.0.2.2
 #   ncscen=boot|sysrq-t|sysrq-l|sysrq-m|sysrq-c|oops|oops-panic|bug|warn|warn3|panic|long|burst
-#   nclines=N (burst)
+#   nclines=N (burst)   ncbql=raise|kernel   ncsettle=1|0   (see below)
 # Progress markers go to /dev/kmsg, so that they are kernel records seen by
 # both the serial console and netconsole; command output goes to /tmp/init.log
 # so that userspace text never mixes into the serial console's kernel lines.
