@@ -116,3 +116,49 @@ def test_sysrq_task_dump_gives_no_alert(tmp_path, smtp):
         assert [i["host"] for i in incidents(state)] == ["127.0.0.21"]
     finally:
         sng.stop()
+
+
+def test_live_kernel_null_deref_gives_mail_and_alertmanager_alert(tmp_path, smtp, alertmanager):
+    """The same, live: Debian's 6.1 kernel boots in QEMU, sends extended netconsole to
+    the collector and hits the NULL-pointer Oops with panic_on_oops=1."""
+    import sys
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "kernel"))
+    import guest_build
+    import guest_run
+    from kernel_session import missing_tools
+    why = available() or missing_tools()
+    if why:
+        pytest.skip(why)
+    if "6.1" not in guest_build.kernels():
+        pytest.skip("Debian's 6.1 kernel (with headers) is not installed")
+    mail = smtp("none")
+    state = tmp_path / "alertstate"
+    sng = Syslogng(tmp_path / "sng", prelude=prelude(
+        state, smtp_host="127.0.0.1", smtp_port=mail.port, smtp_tls="none",
+        mail_to="ops@example.org", alertmanager_url=alertmanager.url))
+    sng.start()
+    try:
+        run = guest_run.boot_guest("6.1", "extended", "oops-panic", sng.port, tmp_path / "guest")
+        assert not run.timed_out, run.serial_text()[-2000:]
+        assert wait_for(lambda: mail.messages, 30), sng.stderr_tail()
+        am = wait_for(lambda: [a for a in alertmanager.alerts()
+                               if a["labels"].get("host") == "127.0.0.1"], 10)
+        (inc,) = incidents(state)
+        assert inc["type"] == "NULL-POINTER-DEREFERENCE" and inc["panicked"] is True
+        assert "nctest_null_deref" in inc["title"]
+        (msg,) = mail.parsed()
+        assert msg["Subject"] == "[netconsole] 127.0.0.1: %s" % inc["title"]
+        assert "Kernel panic - not syncing: Fatal exception" in msg.get_content()
+        assert am[0]["labels"]["severity"] == "critical"
+        # QEMU's filter-dump stamps each datagram with the host's wall clock
+        last = max(p.ts for p in read_packets(str(run.pcap)) if p.payload)
+        db = sqlite3.connect(str(state / "outbox.db"))
+        done = dict(db.execute("SELECT channel, done_at FROM deliveries"))
+        db.close()
+        am_done = [t for ch, t in done.items() if ch.startswith("alertmanager")][0]
+        print("\nlive 6.1 oops-panic: guest's last datagram -> incident stored %.2f s; "
+              "-> mail received %.2f s; -> Alertmanager accepted %.2f s"
+              % (inc["stored_at"] - last, mail.messages[0]["t"] - last, am_done - last))
+        assert mail.messages[0]["t"] - inc["stored_at"] < 2.0
+    finally:
+        sng.stop()

@@ -34,6 +34,7 @@ import guest_run
 from collector import wait_drained
 from kernel_session import RUNS, missing_tools
 from syslogng_netconsole.pcap import read_packets
+from syslogng_netconsole.store import read_incidents
 
 pytestmark = pytest.mark.kernel
 
@@ -95,6 +96,22 @@ EXPECT = {
 }
 
 
+# scenario -> the incidents the crash detector must store, as (type, panicked),
+# in order; a scenario not listed is no crash (stack dumps, bursts, long records)
+INCIDENTS = {
+    "oops": [("NULL-POINTER-DEREFERENCE", False)],
+    "oops-panic": [("NULL-POINTER-DEREFERENCE", True)],
+    "bug": [("BUG", False)],
+    "warn": [("WARNING", False)],
+    "warn3": [("WARNING", False)] * 3,
+    "panic": [("DoS", True)],
+    "sysrq-c": [("DoS", True)],
+}
+# a report with no end marker is finished by the detector's quiet timer (5 s
+# after the host's last line): wait this long after the stream went still
+INCIDENT_QUIET = 6.5
+
+
 def matrix():
     chosen = MATRIX_FULL if os.environ.get("NETCONSOLE_KERNEL_MATRIX") == "full" else MATRIX_CI
     return [pytest.param(*c, id="%s-%s-%s" % c) for c in chosen]
@@ -108,6 +125,15 @@ def _count(lines, pattern):
 def cli_decode(pcap):
     """Records of a pcap as `syslogng-netconsole decode --json` prints them."""
     proc = subprocess.run([sys.executable, "-m", "syslogng_netconsole", "decode", "--json",
+                           str(pcap)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          cwd=str(guest_run.guest_build.HERE.parents[1]), timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    return [json.loads(line) for line in proc.stdout.decode().splitlines() if line]
+
+
+def cli_analyze(pcap):
+    """Incidents of a pcap as `syslogng-netconsole analyze --json` prints them."""
+    proc = subprocess.run([sys.executable, "-m", "syslogng_netconsole", "analyze", "--json",
                            str(pcap)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           cwd=str(guest_run.guest_build.HERE.parents[1]), timeout=120)
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")
@@ -131,7 +157,7 @@ def tools():
 
 @pytest.mark.parametrize("kernel,mode,scenario", matrix())
 def test_guest_stream_matches_console(kernel, mode, scenario, tools, request, kernel_report):
-    from harness.sng import Syslogng, available
+    from harness.sng import Syslogng, available, wait_for
 
     why = available()
     if why:
@@ -154,6 +180,13 @@ def test_guest_stream_matches_console(kernel, mode, scenario, tools, request, ke
         sent = sum(1 for p in read_packets(str(run.pcap)) if p.dst_port == sng.port)
         received, drops, drained = wait_drained(sng, sent)
         row.update(sent=sent, received=received, socket_drops=drops, drain_seconds=drained)
+        expected = INCIDENTS.get(scenario, [])
+        time.sleep(max(0.0, INCIDENT_QUIET - 2.0))   # wait_drained saw 2 s of stillness
+        try:   # a shortfall is reported with the rows in step 5
+            wait_for(lambda: len(read_incidents(sng.statedir)) >= len(expected), 20, interval=0.2)
+        except AssertionError:
+            pass
+        stored = read_incidents(sng.statedir)
         decoded_text = sng.read_log("127.0.0.1")
         counters = sng.stats().get("counters", {})
         row["core_counters"] = {k: v for k, v in counters.items() if v}
@@ -221,6 +254,17 @@ def test_guest_stream_matches_console(kernel, mode, scenario, tools, request, ke
         if mode == "configfs":
             assert all(r.get("userdata.guest") == "nctest-guest"
                        and r.get("userdata.role") == "kernel-tier" for r in records)
+        # 5. one incident per kernel report, the right kind, in the collector's
+        #    store and in `analyze` of the same capture; none for non-crashes
+        assert [(r["type"], bool(r["panicked"])) for r in stored] == expected, \
+            [(r["type"], r["title"], r["panicked"]) for r in stored]
+        for r in stored:
+            assert r["host"] == "127.0.0.1" and not r["corrupted"], r
+            assert ("nctest" in r["title"]) or scenario == "sysrq-c", r["title"]
+        analyzed = cli_analyze(run.pcap)
+        assert [(i["type"], i["title"], i["signature"]) for i in analyzed] == \
+            [(r["type"], r["title"], r["signature"]) for r in stored]
+        row["incidents"] = [r["title"] for r in stored]
         row["result"] = "pass"
     except AssertionError:
         row["result"] = "FAIL"
