@@ -122,22 +122,18 @@ def _count(lines, pattern):
     return sum(1 for line in lines if rx.search(line.text))
 
 
+def cli_json(command, pcap):
+    """`syslogng-netconsole COMMAND --json PCAP` output: one object per line."""
+    proc = subprocess.run([sys.executable, "-m", "syslogng_netconsole", command, "--json",
+                           str(pcap)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          cwd=str(guest_run.guest_build.HERE.parents[1]), timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    return [json.loads(line) for line in proc.stdout.decode().splitlines() if line]
+
+
 def cli_decode(pcap):
-    """Records of a pcap as `syslogng-netconsole decode --json` prints them."""
-    proc = subprocess.run([sys.executable, "-m", "syslogng_netconsole", "decode", "--json",
-                           str(pcap)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          cwd=str(guest_run.guest_build.HERE.parents[1]), timeout=120)
-    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
-    return [json.loads(line) for line in proc.stdout.decode().splitlines() if line]
-
-
-def cli_analyze(pcap):
-    """Incidents of a pcap as `syslogng-netconsole analyze --json` prints them."""
-    proc = subprocess.run([sys.executable, "-m", "syslogng_netconsole", "analyze", "--json",
-                           str(pcap)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          cwd=str(guest_run.guest_build.HERE.parents[1]), timeout=120)
-    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
-    return [json.loads(line) for line in proc.stdout.decode().splitlines() if line]
+    """Records of a pcap as `decode --json` prints them."""
+    return cli_json("decode", pcap)
 
 
 def records_to_lines(records):
@@ -261,7 +257,7 @@ def test_guest_stream_matches_console(kernel, mode, scenario, tools, request, ke
         for r in stored:
             assert r["host"] == "127.0.0.1" and not r["corrupted"], r
             assert ("nctest" in r["title"]) or scenario == "sysrq-c", r["title"]
-        analyzed = cli_analyze(run.pcap)
+        analyzed = cli_json("analyze", run.pcap)
         assert [(i["type"], i["title"], i["signature"]) for i in analyzed] == \
             [(r["type"], r["title"], r["signature"]) for r in stored]
         row["incidents"] = [r["title"] for r in stored]
