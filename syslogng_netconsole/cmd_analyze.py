@@ -88,28 +88,14 @@ def capture_records(name: str, data: bytes, errors: list) -> Iterator[Tuple[Reco
     """(record, clock) pairs of a capture, through the collector's core as in
     `decode`; read errors are appended to `errors` (records before them are kept)."""
     from syslogng_netconsole.pcap import CaptureReader, PcapError
-    from syslogng_netconsole.reassembly import Limits, Reassembler
+    from syslogng_netconsole.reassembly import CaptureFeed, Limits, Reassembler
 
-    core = Reassembler(Limits())
-    now = None
-    reader = CaptureReader(io.BytesIO(data), name=name)
+    feed = CaptureFeed(Reassembler(Limits()))
     try:
-        for pkt in reader:
-            now = pkt.ts if now is None else max(now, pkt.ts)
-            deadline = core.next_deadline()
-            if deadline is not None and deadline <= now:
-                core.expire(now)
-                for rec in core.records():
-                    yield rec, now
-            core.process(pkt.payload, pkt.src_ip, pkt.src_port, pkt.dst_port, now)
-            for rec in core.records():
-                yield rec, now
+        yield from feed.packets(CaptureReader(io.BytesIO(data), name=name))
     except PcapError as exc:
         errors.append(str(exc))
-    end = now if now is not None else 0.0
-    core.flush(end)
-    for rec in core.records():
-        yield rec, end
+    yield from feed.finish()
 
 
 def text_records(path: str, text_stream, host: str) -> Iterator[Tuple[Record, float]]:

@@ -110,7 +110,7 @@ def record_json(rec):
 
 def run(args):
     # imported here so that `replay` and `--help` work whatever state the core is in
-    from syslogng_netconsole.reassembly import Limits, Reassembler
+    from syslogng_netconsole.reassembly import CaptureFeed, Limits, Reassembler
 
     out = sys.stdout
     if hasattr(out, "reconfigure"):
@@ -144,8 +144,16 @@ def run(args):
                 out.write("%s: %s\n" % (pre, _escape_controls(line)))
 
     core = Reassembler(Limits())
-    now = None
+    feed = CaptureFeed(core)
     skipped = defaultdict(int)
+
+    def wanted(reader):
+        for pkt in reader:
+            if ports and pkt.dst_port not in ports:
+                skipped["other_port"] += 1
+                continue
+            yield pkt
+
     for name, buf in inputs:
         try:
             reader = _reader(name, buf)
@@ -154,18 +162,7 @@ def run(args):
             status = 1
             continue
         try:
-            for pkt in reader:
-                if ports and pkt.dst_port not in ports:
-                    skipped["other_port"] += 1
-                    continue
-                # the core's clock must not run backwards (rotated or merged files)
-                now = pkt.ts if now is None else max(now, pkt.ts)
-                deadline = core.next_deadline()
-                if deadline is not None and deadline <= now:
-                    core.expire(now)
-                    emit(core.records())
-                core.process(pkt.payload, pkt.src_ip, pkt.src_port, pkt.dst_port, now)
-                emit(core.records())
+            emit(rec for rec, _ in feed.packets(wanted(reader)))
         except PcapError as exc:
             print("syslogng-netconsole decode: %s" % exc, file=sys.stderr)
             status = 1
@@ -174,8 +171,7 @@ def run(args):
             print("syslogng-netconsole decode: warning: %s" % w, file=sys.stderr)
         for k, v in reader.counters.items():
             skipped[k] += v
-    core.flush(now if now is not None else 0.0)
-    emit(core.records())
+    emit(rec for rec, _ in feed.finish())
     out.flush()
     _report(skipped, core.counters, args.stats)
     return status
