@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+from harness.shared import shared_path
+
 from harness.sng import Syslogng, available, wait_for
 from syslogng_netconsole.store import read_incidents
 
@@ -303,13 +305,6 @@ log { source(s_netconsole); destination(d_bad); };
     assert "max_hosts" in str(exc.value)
 
 
-def _shared_path(*parts):
-    spec = importlib.util.spec_from_file_location("tests_conftest", REPO / "tests" / "conftest.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.shared_path(*parts)
-
-
 def test_corpus_sample_live_equals_analyze(tmp_path):
     """~50 syzkaller corpus console logs, each sent by its own host (127.0.0.2...) as
     plain datagrams, all interleaved: the destination finds, per host, the same first
@@ -320,7 +315,7 @@ def test_corpus_sample_live_equals_analyze(tmp_path):
     why = available()
     if why:
         pytest.skip(why)
-    corpus = _shared_path("corpus", "syzkaller-linux-report")
+    corpus = shared_path("corpus", "syzkaller-linux-report")
     files = sorted((p for p in corpus.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
     logs, expect = [], []
     for p in files[::12]:

@@ -6,7 +6,6 @@ doing a NULL dereference / WARN), and are reused by tests/integration/test_incid
 """
 
 import gzip
-import importlib.util
 import json
 import os
 import pathlib
@@ -15,18 +14,12 @@ import sys
 
 import pytest
 
+from harness.shared import shared_path
+
 from syslogng_netconsole import cmd_analyze, textinput
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
-
-def shared_path(*parts):
-    """tests/conftest.py's shared_path (loaded by path: another tier's conftest.py
-    may own the module name `conftest`)."""
-    spec = importlib.util.spec_from_file_location("tests_conftest", REPO / "tests" / "conftest.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.shared_path(*parts)
 
 OOPS_LINES = """\
 BUG: kernel NULL pointer dereference, address: 0000000000000000
