@@ -47,6 +47,14 @@ def replay(pcap, port, src, max_gap=0.01):
     return sent
 
 
+def collector(tmp_path, state, mail, alertmanager):
+    """A started syslog-ng whose incidents mail `mail` and push to `alertmanager`."""
+    sng = Syslogng(tmp_path / "sng", prelude=prelude(
+        state, smtp_host="127.0.0.1", smtp_port=mail.port, smtp_tls="none",
+        mail_to="ops@example.org", alertmanager_url=alertmanager.url))
+    return sng.start()
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_real_kernel_null_deref_gives_mail_and_alertmanager_alert(name, tmp_path, smtp,
                                                                   alertmanager):
@@ -59,10 +67,7 @@ def test_real_kernel_null_deref_gives_mail_and_alertmanager_alert(name, tmp_path
     host = "127.0.0.%d" % (10 + sorted(CASES).index(name))    # one sender per case
     mail = smtp("none")
     state = tmp_path / "alertstate"
-    sng = Syslogng(tmp_path / "sng", prelude=prelude(
-        state, smtp_host="127.0.0.1", smtp_port=mail.port, smtp_tls="none",
-        mail_to="ops@example.org", alertmanager_url=alertmanager.url))
-    sng.start()
+    sng = collector(tmp_path, state, mail, alertmanager)
     try:
         sent = replay(pcap, sng.port, host)
         assert wait_for(lambda: mail.messages, 20), sng.stderr_tail()
@@ -133,10 +138,7 @@ def test_live_kernel_null_deref_gives_mail_and_alertmanager_alert(tmp_path, smtp
         pytest.skip("Debian's 6.1 kernel (with headers) is not installed")
     mail = smtp("none")
     state = tmp_path / "alertstate"
-    sng = Syslogng(tmp_path / "sng", prelude=prelude(
-        state, smtp_host="127.0.0.1", smtp_port=mail.port, smtp_tls="none",
-        mail_to="ops@example.org", alertmanager_url=alertmanager.url))
-    sng.start()
+    sng = collector(tmp_path, state, mail, alertmanager)
     try:
         run = guest_run.boot_guest("6.1", "extended", "oops-panic", sng.port, tmp_path / "guest")
         assert not run.timed_out, run.serial_text()[-2000:]

@@ -15,7 +15,6 @@ import time
 import pytest
 
 from harness.shared import shared_path
-
 from harness.sng import Syslogng, available, wait_for
 from syslogng_netconsole.store import read_incidents
 
