@@ -20,8 +20,10 @@ import sys
 import time
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "integration")]
+sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "integration"),
+                str(REPO / "tests" / "kernel")]
 
+from collector import udp_socket_drops  # noqa: E402
 from harness.sng import Sender, Syslogng, free_udp_port  # noqa: E402
 from ncdata import ext  # noqa: E402
 
@@ -35,14 +37,7 @@ log { source(s_bench_baseline); destination(d_bench_baseline); };
 
 
 def kernel_drops(port: int) -> int:
-    hexport = ":%04X" % port
-    with open("/proc/net/udp") as f:
-        next(f)
-        for line in f:
-            fields = line.split()
-            if fields[1].endswith(hexport):
-                return int(fields[-1])
-    return 0
+    return udp_socket_drops(port) or 0
 
 
 def _count_lines(path: pathlib.Path) -> int:
