@@ -62,6 +62,11 @@ DEFAULT_TIMEOUT = 90
 # seconds a guest may take from init's power-off marker to QEMU's exit
 POWEROFF_GRACE = 20
 POWEROFF_MARKER = b"nctest-init: powering off"
+# the kernel prints this when it hands over to /init; a guest that died before it
+# (seen once under TCG: an int3 Oops in sched_init_debug at 2.5 s) never loaded
+# netconsole, so nothing of the run is lost by booting it again
+USERSPACE_MARKER = b"Run /init as init process"
+EARLY_BOOT_RETRIES = 2
 # QEMU NIC model -> -device name
 NICS = {"virtio": "virtio-net-pci", "e1000": "e1000"}
 DEFAULT_NIC = os.environ.get("NETCONSOLE_QEMU_NIC", "virtio")
@@ -86,6 +91,7 @@ class GuestRun:
     # the guest printed init's power-off marker, then hung in the kernel's
     # shutdown (seen once in ~170 runs, 6.1 under TCG); QEMU was killed
     poweroff_hang: bool = False
+    early_boot_retries: int = 0      # boots that died before /init, done again
     seconds: float = 0.0
     build_seconds: float = 0.0
 
@@ -215,16 +221,29 @@ def boot_guest(kernel, mode, scenario, collector_port, workdir, lines=5000,
             p.unlink()
     argv = _qemu_argv(kver, initrd, acc, run.cmdline, run.serial_log, run.pcap, nic=nic)
     limit = timeout or TIMEOUTS.get(scenario, DEFAULT_TIMEOUT)
-    t1 = time.monotonic()
-    with open(str(run.qemu_log), "wb") as log:
-        log.write((" ".join(shlex.quote(a) for a in argv) + "\n").encode())
-        log.flush()
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT)
-        run.exit_code, run.timed_out, run.poweroff_hang = _wait_qemu(
-            proc, run.serial_log, t1 + limit)
-    run.seconds = time.monotonic() - t1
-    return run
+    while True:
+        t1 = time.monotonic()
+        with open(str(run.qemu_log), "wb") as log:
+            log.write((" ".join(shlex.quote(a) for a in argv) + "\n").encode())
+            log.flush()
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT)
+            run.exit_code, run.timed_out, run.poweroff_hang = _wait_qemu(
+                proc, run.serial_log, t1 + limit)
+        run.seconds = time.monotonic() - t1
+        if run.early_boot_retries >= EARLY_BOOT_RETRIES or _reached_userspace(run.serial_log):
+            return run
+        run.early_boot_retries += 1
+        os.replace(str(run.serial_log), str(run.serial_log) + ".early-crash-%d" % run.early_boot_retries)
+        if run.pcap.exists():
+            run.pcap.unlink()
+
+
+def _reached_userspace(serial_log) -> bool:
+    try:
+        return USERSPACE_MARKER in pathlib.Path(serial_log).read_bytes()
+    except OSError:
+        return False
 
 
 def _wait_qemu(proc, serial_log, deadline):

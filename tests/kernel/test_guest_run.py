@@ -31,3 +31,14 @@ def test_normal_exit(tmp_path):
     proc = subprocess.Popen(["true"])
     assert guest_run._wait_qemu(proc, tmp_path / "absent.log", time.monotonic() + 10) == \
         (0, False, False)
+
+
+def test_a_guest_that_died_before_init_is_told_apart(tmp_path):
+    import guest_run
+    early = tmp_path / "early.log"
+    early.write_bytes(b"[    2.557379] Kernel panic - not syncing: Fatal exception in interrupt\n")
+    good = tmp_path / "good.log"
+    good.write_bytes(b"[    1.9] Run /init as init process\n[    2.0] nctest-init: x\n")
+    assert not guest_run._reached_userspace(early)
+    assert guest_run._reached_userspace(good)
+    assert not guest_run._reached_userspace(tmp_path / "missing.log")

@@ -171,6 +171,7 @@ def test_guest_stream_matches_console(kernel, mode, scenario, tools, request, ke
         run = guest_run.boot_guest(kernel, mode, scenario, sng.port, work,
                                    lines=BURST_LINES)
         row["seconds"] = round(run.seconds, 1)
+        row["early_boot_retries"] = run.early_boot_retries
         row["qemu_exit"] = run.exit_code
         row["accel"] = run.accel
         sent = sum(1 for p in read_packets(str(run.pcap)) if p.dst_port == sng.port)
