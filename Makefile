@@ -64,7 +64,7 @@ run:
 	  apt-get -o DPkg::Lock::Timeout=600 update -q && \
 	  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $$missing; \
 	fi
-	PORT=$(PORT) LOGDIR=$(LOGDIR) $(PYTHON) -m syslogng_netconsole.devrun
+	PORT=$(PORT) LOGDIR=$(LOGDIR) $(PYTHON) tools/devrun.py
 
 clean:
 	rm -rf run build dist *.egg-info .pytest_cache .hypothesis

@@ -22,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from syslogng_netconsole.reassembly import Limits, Reassembler  # noqa: E402
+from syslogng_netconsole.ingest.reassembly import ReassemblyLimits, Reassembler  # noqa: E402
 
 WORDS = (b"e1000e eth0 NIC Link is Up 1000 Mbps Full Duplex Flow Control RX/TX usb 1-1 new "
          b"high-speed device number 2 using xhci_hcd EXT4-fs mounted filesystem with ordered "
@@ -104,7 +104,7 @@ def make_mix(n, hosts, seed):
 
 
 def run_core(mix):
-    r = Reassembler(Limits())
+    r = Reassembler(ReassemblyLimits())
     now = 0.0
     n = 0
     proc = r.process
@@ -151,7 +151,7 @@ def run_memory():
     cases.append(("4096 hosts x (open fragment set + held record + cut line)", flood))
     for name, dgs in cases:
         tracemalloc.start()
-        r = Reassembler(Limits())
+        r = Reassembler(ReassemblyLimits())
         for i, (p, h) in enumerate(dgs):
             r.process(p, h, 6665, 6666, i * 1e-6)
             r.records()

@@ -236,7 +236,7 @@ def submit_cost(hook_url, tmp, n=300):
     (policy + one SQLite transaction) with the slow webhook channel active."""
     from syslogng_netconsole.alerts import config
     from syslogng_netconsole.alerts.dispatcher import Dispatcher
-    from syslogng_netconsole.incident import Incident
+    from syslogng_netconsole.incidents.incident import Incident
     d = Dispatcher(config.from_options({"webhook-url": hook_url, "rate-limit": "0"}),
                    str(tmp / "submit-cost"))
     d.start()

@@ -20,12 +20,10 @@ import sys
 import time
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "integration"),
-                str(REPO / "tests" / "kernel")]
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from collector import udp_socket_drops  # noqa: E402
-from harness.sng import Sender, Syslogng, free_udp_port  # noqa: E402
-from ncdata import ext  # noqa: E402
+from harness.ncdata import ext  # noqa: E402
+from harness.sng import Sender, Syslogng, free_udp_port, udp_socket_drops  # noqa: E402
 
 HOST = "127.0.0.50"
 # syslog-ng's own path for the same traffic, beside the project's in one daemon

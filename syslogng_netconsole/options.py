@@ -53,6 +53,26 @@ def positive(kind):
     return conv
 
 
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(v) -> float:
+    """Seconds from '90', '90s', '5m', '1.5h', '2d' (suffix in either case) or a
+    4.x number; refuses negative values and NaN."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        value = float(v)
+    else:
+        s = str(v).strip().lower()
+        scale = _SECONDS.get(s[-1:], 1)
+        try:
+            value = float(s[:-1] if s[-1:] in _SECONDS else s) * scale
+        except ValueError:
+            raise ValueError("expected a duration: a number with an optional s/m/h/d suffix")
+    if not value >= 0:
+        raise ValueError("expected a duration >= 0")
+    return value
+
+
 def items(v) -> list:
     """A comma separated list (or a 4.x list) of non-empty stripped strings."""
     if isinstance(v, (list, tuple)):
@@ -60,3 +80,25 @@ def items(v) -> list:
     else:
         parts = str(v).split(",")
     return [x.strip() for x in parts if x.strip()]
+
+
+def parse_table(table, options, who: str) -> dict:
+    """Options of one driver, checked against its table {name: (converter, default)}.
+
+    Names may be spelt with '-' or '_'; "" means the default (the SCL blocks pass ""
+    for an option the user did not set); bytes values (3.38) are decoded. Raises
+    ValueError naming the driver and the option: unknown name or bad value."""
+    out = {name: default for name, (_, default) in table.items()}
+    for key, value in dict(options or {}).items():
+        name = str(key).replace("-", "_")
+        if name not in table:
+            raise ValueError("%s: unknown option %r (known: %s)" % (who, key, ", ".join(sorted(table))))
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        if isinstance(value, str) and value.strip() == "":
+            continue
+        try:
+            out[name] = table[name][0](value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError("%s: invalid value %r for option %r: %s" % (who, value, name, exc))
+    return out

@@ -1,8 +1,15 @@
-"""Fixtures shared by every tier."""
+"""Fixtures shared by every tier; puts tests/ (for `harness`) and the checkout on sys.path."""
+
+import pathlib
+import sys
 
 import pytest
 
-from harness.shared import REPO, SHARED, shared_path  # noqa: F401 (re-exported)
+for _p in (pathlib.Path(__file__).resolve().parent, pathlib.Path(__file__).resolve().parents[1]):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
+
+from harness.shared import REPO, SHARED, shared_path  # noqa: E402,F401 (re-exported)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from syslogng_netconsole import options as opt
 from syslogng_netconsole.alerts import model
-from syslogng_netconsole.alerts.policy import parse_duration, parse_rate
+from syslogng_netconsole.alerts.policy import parse_rate
 
 def _urls(v):
     urls = opt.items(v)
@@ -32,7 +32,7 @@ def _choice(*allowed):
 
 
 def _positive_duration(v):
-    d = parse_duration(v)
+    d = opt.duration(v)
     if d <= 0:
         raise ValueError("must be > 0")
     return d
@@ -86,7 +86,7 @@ OPTIONS = {
     "ca-file":            ("ca_file", str, ""),
     "tls-verify":         ("tls_verify", opt.boolean, True),
     "alert-timeout":      ("timeout", _positive_duration, 30.0),
-    "dedup-window":       ("dedup_window", parse_duration, 3600.0),
+    "dedup-window":       ("dedup_window", opt.duration, 3600.0),
     "digest-interval":    ("digest_interval", _positive_duration, 300.0),
     "rate-limit":         ("rate_limit", parse_rate, (20, 300.0)),
     "min-severity":       ("min_severity", _severity, "warning"),
@@ -129,11 +129,6 @@ class AlertConfig:
     max_age: float = 86400.0
     alert_file: str = ""
     alert_log: bool = True
-
-    @property
-    def has_external_channel(self):
-        return bool(self.smtp_host or self.webhook_urls or self.slack_urls
-                    or self.alertmanager_urls)
 
 
 def known_option(name):

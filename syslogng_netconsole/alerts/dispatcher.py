@@ -10,15 +10,16 @@ creates a new instance: nothing is left running after ``stop()`` but a thread
 still inside one request, which ends by itself after the request).
 """
 
-import json
 import logging
 import os
 import random
 import threading
 import time
 
+from syslogng_netconsole import jsonfiles
 from syslogng_netconsole.alerts import channels as channel_registry
 from syslogng_netconsole.alerts import model
+from syslogng_netconsole.threads import name_os_thread
 from syslogng_netconsole.alerts.outbox import FILE_NAME, Outbox
 from syslogng_netconsole.alerts.policy import Policy, RateLimiter
 from syslogng_netconsole.alerts.retry import Backoff, Result
@@ -28,15 +29,6 @@ PRUNE_EVERY = 600.0
 STATS_EVERY = 30.0
 STATS_NAME = "alerts-stats.json"
 IDLE_POLL = 2.0         # a channel thread re-checks the outbox at least this often
-
-
-def _name_os_thread(name):
-    """Name the OS thread (top -H, /proc/PID/task/*/comm: 15 bytes max)."""
-    try:
-        import ctypes
-        ctypes.CDLL(None).prctl(15, name.encode()[:15], 0, 0, 0)     # PR_SET_NAME
-    except Exception:
-        pass
 
 
 class Dispatcher:
@@ -102,7 +94,7 @@ class Dispatcher:
 
     def _spawn(self, fn, arg, name):
         def run():
-            _name_os_thread(name)
+            name_os_thread(name)
             fn(*((arg,) if arg is not None else ()))
         t = threading.Thread(target=run, name=name, daemon=True)
         t.start()
@@ -289,10 +281,8 @@ class Dispatcher:
             return
         doc = {"counters": self.counters(), "outbox": self.outbox.counts(),
                "channels": [ch.describe() for ch in self.channels]}
-        tmp = os.path.join(self.state_dir, STATS_NAME + ".tmp")
         try:
-            with open(tmp, "w") as f:
-                json.dump(doc, f, sort_keys=True, indent=1)
-            os.replace(tmp, os.path.join(self.state_dir, STATS_NAME))
+            jsonfiles.write_atomic(os.path.join(self.state_dir, STATS_NAME), doc,
+                                   sort_keys=True, indent=1)
         except OSError as exc:
             self.log.warning("netconsole alerts: cannot write %s: %s" % (STATS_NAME, exc))

@@ -5,6 +5,7 @@ in syslog-ng's internal log."""
 import json
 import os
 
+from syslogng_netconsole import jsonfiles
 from syslogng_netconsole.alerts import webhook
 from syslogng_netconsole.alerts.base import Channel
 from syslogng_netconsole.alerts.httpclient import error_detail
@@ -30,12 +31,7 @@ class JsonFileChannel(Channel):
         line = self.render(alert) + "\n"
         try:
             os.makedirs(os.path.dirname(self.path) or ".", mode=0o750, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-            try:
-                os.write(fd, line.encode("utf-8"))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            jsonfiles.append_line(self.path, line, fsync=True)
         except OSError as exc:
             return Result.retry("%s: %s" % (self.path, error_detail(exc)))
         if self.log is not None:

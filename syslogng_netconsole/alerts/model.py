@@ -8,28 +8,15 @@ the outbox stores (``to_json``/``from_json``). Pure: times are arguments.
 
 import hashlib
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional
 
 from syslogng_netconsole.alerts import sanitize
+from syslogng_netconsole.reports import kinds
 
-SCHEMA_VERSION = 1
+# version of the alert document (webhook body, jsonfile line): bump on any change
+ALERT_SCHEMA_VERSION = 1
 SEVERITIES = ("info", "warning", "error", "critical")
-
-# (pattern searched in the lower-cased incident type, severity); first match wins.
-# Types come from the detector (syslogng_netconsole/reports/); unknown kinds fall
-# back to keywords of the same vocabulary, then to "error".
-SEVERITY_TABLE = [
-    (r"panic", "critical"),
-    (r"warn", "warning"),
-    (r"soft.?lockup|hung.?task|rcu|stall|oom|out.of.memory|lockdep|possible.*deadlock", "warning"),
-    (r"oops|bug|gpf|general.protection|kasan|kmsan|kcsan|ubsan|fault|divide|invalid.opcode"
-     r"|stack.?protector|corrupt|bad.page|refcount|internal.error|unable.to.handle|null"
-     r"|paging|hard.?lockup|lockup", "error"),
-]
-_SEVERITY_RES = [(re.compile(p), s) for p, s in SEVERITY_TABLE]
-
 
 def severity_rank(severity):
     try:
@@ -38,34 +25,9 @@ def severity_rank(severity):
         return SEVERITIES.index("error")
 
 
-_DETECTOR = []
-
-
-def _detector_severity():
-    """(types of the detector's vocabulary, its severity()), loaded once."""
-    if not _DETECTOR:
-        try:
-            from syslogng_netconsole.reports import kinds
-            _DETECTOR.append(({t for _, t in kinds.TITLE_TO_TYPE} | {"UNKNOWN"},
-                              kinds.severity))
-        except Exception:       # the table below still works without the detector
-            _DETECTOR.append((set(), None))
-    return _DETECTOR[0]
-
-
-def severity_of(incident_type, panicked=False):
-    """The detector's mapping (reports.kinds.severity) for its own types; keywords
-    otherwise: panic -> critical, Oops/BUG/GPF/KASAN... -> error, WARNING -> warning."""
-    if panicked:
-        return "critical"
-    types, detector_severity = _detector_severity()
-    if incident_type in types:
-        return detector_severity(incident_type, panicked)
-    t = (incident_type or "").lower()
-    for rx, sev in _SEVERITY_RES:
-        if rx.search(t):
-            return sev
-    return "error"
+def severity_of(incident_type, panicked=False, title=""):
+    """reports.kinds.severity: the one table (typed crash types, then keywords)."""
+    return kinds.severity(incident_type or "", panicked, title or "")
 
 
 def rfc3339(ts):
@@ -142,7 +104,7 @@ def from_incident(incident, now, ttl=3600.0, text_cap=sanitize.BODY_CAP):
     itype = sanitize.one_line(get("type", ""), 60) or "unknown"
     title = sanitize.one_line(get("title", ""), sanitize.HEADER_CAP) or itype
     signature = sanitize.one_line(get("signature", ""), 128)
-    severity = severity_of(itype, bool(get("panicked", False)))
+    severity = severity_of(itype, bool(get("panicked", False)), title)
     details = {}
     for name in _INCIDENT_FIELDS:
         try:

@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (channel, state, next_at);
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-SCHEMA_VERSION = 1
+OUTBOX_SCHEMA_VERSION = 1     # PRAGMA user_version of outbox.db
 FILE_NAME = "outbox.db"
 
 
@@ -55,7 +55,7 @@ class Outbox:
             self._uri = None
         db = self._db()
         db.executescript(SCHEMA)
-        db.execute("PRAGMA user_version=%d" % SCHEMA_VERSION)
+        db.execute("PRAGMA user_version=%d" % OUTBOX_SCHEMA_VERSION)
         db.commit()
 
     def _connect(self):

@@ -14,6 +14,7 @@ State is a JSON-able dict so the dispatcher can persist it across restarts.
 
 from typing import List, Optional
 
+from syslogng_netconsole import options
 from syslogng_netconsole.alerts import model
 
 MAX_HOSTS_LISTED = 1000
@@ -109,23 +110,10 @@ def parse_rate(spec):
         return 0, 0.0
     n, _, per = s.partition("/")
     limit = int(n)
-    period = parse_duration(per) if per else 300.0
+    period = options.duration(per) if per else 300.0
     if limit < 0 or period <= 0:
         raise ValueError("rate must be N/PERIOD with N >= 0")
     return limit, period
-
-
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(spec):
-    """'90', '90s', '5m', '1h', '1.5h' -> seconds."""
-    s = str(spec).strip().lower()
-    unit = s[-1:] if s[-1:] in _UNITS and not s[-1:].isdigit() else ""
-    value = float(s[: len(s) - len(unit)])
-    if value < 0:
-        raise ValueError("negative duration")
-    return value * _UNITS[unit]
 
 
 class RateLimiter:

@@ -9,7 +9,6 @@ import re
 import unicodedata
 
 HEADER_CAP = 200
-LABEL_CAP = 256
 LINE_CAP = 1000
 BODY_CAP = 64 * 1024
 
@@ -44,6 +43,15 @@ def one_line(value, limit=HEADER_CAP):
         s = "".join(" " if (_is_control(c) or c.isspace()) else c for c in s)
     s = _WS.sub(" ", s).strip()
     return cap(s, limit)
+
+
+def printable(value, limit=160):
+    """Text for one terminal or log line: every non-printable character (newline,
+    ESC, bidi overrides ...) becomes a space, then the length is cut."""
+    s = str(value)
+    if not s.isprintable():
+        s = "".join(c if c.isprintable() else " " for c in s)
+    return s[:limit]
 
 
 def header(value, limit=HEADER_CAP):

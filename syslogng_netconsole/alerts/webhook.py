@@ -1,13 +1,12 @@
 """Generic JSON webhook: an Alertmanager webhook v4 body (so Grafana, alerta and
 existing AM receivers parse it) plus a versioned ``netconsole`` object with the
-incident. The schema is documented in docs/alerts.md; bump SCHEMA_VERSION on any
+incident. The schema is documented in docs/alerts.md; bump ALERT_SCHEMA_VERSION on any
 incompatible change."""
 
 from syslogng_netconsole.alerts.base import HttpChannel
-from syslogng_netconsole.alerts.model import SCHEMA_VERSION, rfc3339
+from syslogng_netconsole.alerts.model import ALERT_SCHEMA_VERSION, rfc3339
 
 RECEIVER = "syslogng_netconsole"
-NULL_TIME = "0001-01-01T00:00:00Z"
 
 
 def am_alert(alert):
@@ -33,7 +32,7 @@ def document(alert):
         "alerts": [am_alert(alert)],
         "netconsole": {
             "schema": "syslogng-netconsole.alert",
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": ALERT_SCHEMA_VERSION,
             "id": alert.id,
             "kind": alert.kind,
             "severity": alert.severity,

@@ -3,21 +3,21 @@
 Pure core (no syslog-ng import, no clock reads). API::
 
     from syslogng_netconsole.reports import Detector, parse_console_line
-    d = Detector()                  # or Detector(Limits(quiet_seconds=...))
+    d = Detector()                  # or Detector(DetectorLimits(quiet_seconds=...))
     d.feed(record, now)             # never raises
     d.next_deadline() -> Optional[float]
     d.expire(now)                   # timer-driven ends (grace, quiet, age)
     d.flush(now)                    # end of input
     d.incidents() -> [Incident]     # drains finished incidents
 
-``severity(type, panicked)`` maps an incident to critical/error/warning/info
+``severity(type, panicked, title)`` maps an incident to critical/error/warning/info
 (see ``kinds``).
 """
 
-from .console import parse_console_line
-from .detector import Detector, Limits
+from ..ingest.console import parse_console_line
+from .detector import Detector, DetectorLimits
 from .kinds import INFO_TYPES, severity, title_to_type
 from .titles import normalize as normalize_title
 
-__all__ = ["Detector", "Limits", "parse_console_line", "severity", "title_to_type",
-           "normalize_title", "INFO_TYPES"]
+__all__ = ["Detector", "DetectorLimits", "parse_console_line", "severity",
+           "title_to_type", "normalize_title", "INFO_TYPES"]

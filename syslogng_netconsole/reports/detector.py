@@ -36,11 +36,11 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
-from ..incident import Incident
+from ..incidents.incident import Incident
 from . import describe as _describe
 from . import frames as _frames
 from . import kinds
-from .console import parse_console_line
+from ..ingest.console import parse_console_line
 from .signature import signature
 
 _QUESTIONABLE = re.compile(r"(?:\[<[0-9a-f]+>\])? \? ").search
@@ -69,7 +69,8 @@ MAX_NESTED = 4                     # open reports per context (nested reports)
 
 
 @dataclass
-class Limits:
+class DetectorLimits:
+    """Every cap and timeout of the crash detector (seconds, lines, bytes)."""
     grace_seconds: float = 2.0     # after an end marker
     grace_lines: int = 40          # ... or this many more lines of the context
     quiet_seconds: float = 5.0     # no line for the report: it is over
@@ -80,6 +81,8 @@ class Limits:
     max_contexts: int = 64         # per stream, for the prefix buffers
     max_open: int = 64             # open reports per stream (all contexts)
     idle_drop: float = 3600.0      # forget a quiet stream's state after this
+
+
 
 
 class _Report:
@@ -117,7 +120,8 @@ class _Report:
         self.boot = rec.boot
 
 
-class _Stream:
+class _DetectorStream:
+    """Per-stream detector state: open reports and prefix buffers per context."""
     __slots__ = ("open", "prefix", "last_time", "boot", "line_no")
 
     def __init__(self, boot):
@@ -140,14 +144,12 @@ def _match_kind(text: str) -> Optional[kinds.Kind]:
 
 
 class Detector:
-    def __init__(self, limits: Optional[Limits] = None):
-        self.limits = limits or Limits()
-        self._streams: Dict[Tuple, _Stream] = {}
+    def __init__(self, limits: Optional[DetectorLimits] = None):
+        self.limits = limits or DetectorLimits()
+        self._streams: Dict[Tuple, _DetectorStream] = {}
         self._out: List[Incident] = []
         self.errors = 0          # internal failures swallowed (never raised)
         self._check_at = float("inf")  # expire() does nothing before this
-        self.lines = 0
-        self.long_lines = 0      # lines cut to MAX_LINE
 
     # ---- public API ----
 
@@ -212,7 +214,7 @@ class Detector:
         key = (rec.host, rec.format, rec.dst_port)
         st = self._streams.get(key)
         if st is None:
-            st = self._streams[key] = _Stream(rec.boot)
+            st = self._streams[key] = _DetectorStream(rec.boot)
         if rec.boot != st.boot:
             # the sender rebooted: whatever was open is over
             self._close_all(st)
@@ -235,12 +237,10 @@ class Detector:
                 # printk lines are at most 1024 bytes; longer is not kernel output and
                 # would only feed the regex engine's backtracking
                 text = text[:MAX_LINE]
-                self.long_lines += 1
             ctx = caller or ("console" if ts is not None else "")
             self._line(st, rec, ctx, ts, text, now)
 
-    def _line(self, st: _Stream, rec, ctx: str, ts, text: str, now: float) -> None:
-        self.lines += 1
+    def _line(self, st: _DetectorStream, rec, ctx: str, ts, text: str, now: float) -> None:
         st.line_no += 1
         if st.open and text.startswith(_TERMINAL):
             # the machine stops or reboots now: every open report is over; the line
@@ -319,7 +319,7 @@ class Detector:
         for rep in list(reps):
             self._append(st, rep, ctx, ts, text, rec, now)
 
-    def _close_all(self, st: _Stream) -> None:
+    def _close_all(self, st: _DetectorStream) -> None:
         for lst in list(st.open.values()):
             for rep in list(lst):
                 self._close(st, rep)
@@ -383,7 +383,7 @@ class Detector:
             rep.truncated = True
             self._close(st, rep)
 
-    def _close(self, st: _Stream, rep: _Report, timeout: bool = False) -> None:
+    def _close(self, st: _DetectorStream, rep: _Report, timeout: bool = False) -> None:
         lst = st.open.get(rep.ctx)
         if lst is None or rep not in lst:
             return

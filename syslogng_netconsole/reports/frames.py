@@ -157,37 +157,33 @@ def _extract_impl(lines: List[str], skip, parts, pick,
         if idx == len(parts):
             break
         part = parts[idx]
-        if part is PARSE:
+        parse = part is PARSE
+        if parse:
             n_stacks += 1
             nxt = parts[idx + 1] if idx + 1 < len(parts) else None
-            while pos < n:
-                ln = lines[pos]
-                pos += 1
-                if _corrupted_line(ln):
-                    ok = False
-                    break
-                if kinds.STACK_START_ANY.search(ln):
-                    break
-                if nxt is not None:
-                    m = nxt.search(ln)
-                    if m:
-                        _append(raw, m, skip)
-                        idx += 1
-                        break
-                if first_only and raw:
-                    continue  # only raw[0] will be used
-                _append(raw, _first_frame(ln), skip)
-        else:
-            while pos < n:
-                ln = lines[pos]
-                pos += 1
-                if _corrupted_line(ln):
-                    ok = False
-                    break
+        while pos < n:
+            ln = lines[pos]
+            pos += 1
+            if _corrupted_line(ln):
+                ok = False
+                break
+            if not parse:
                 m = part.search(ln)
                 if m:
                     _append(raw, m, skip)
                     break
+                continue
+            if kinds.STACK_START_ANY.search(ln):
+                break
+            if nxt is not None:
+                m = nxt.search(ln)
+                if m:
+                    _append(raw, m, skip)
+                    idx += 1
+                    break
+            if first_only and raw:
+                continue  # only raw[0] will be used
+            _append(raw, _first_frame(ln), skip)
         idx += 1
     return results, ok
 

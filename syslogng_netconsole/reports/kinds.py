@@ -705,13 +705,33 @@ def title_to_type(title: str) -> str:
 _ERROR_TYPES = ("DoS", "BUG", "NULL-POINTER-DEREFERENCE", "HANG", "HARDWARE")
 _ERROR_PREFIXES = ("MEMORY_SAFETY_", "KASAN-", "KFENCE-", "KMSAN-")
 INFO_TYPES = ("OOM",)
+# every type title_to_type() can return
+CRASH_TYPES = frozenset(t for _, t in TITLE_TO_TYPE) | {"UNKNOWN"}
+
+# Types from other producers (alert tests, older stores): keywords of the same
+# vocabulary, searched in the lower-cased type, first match wins; else error.
+KEYWORD_SEVERITY = tuple((re.compile(p), s) for p, s in (
+    (r"panic", "critical"),
+    (r"warn", "warning"),
+    (r"soft.?lockup|hung.?task|rcu|stall|oom|out.of.memory|lockdep|possible.*deadlock", "warning"),
+    (r"oops|bug|gpf|general.protection|kasan|kmsan|kcsan|ubsan|fault|divide|invalid.opcode"
+     r"|stack.?protector|corrupt|bad.page|refcount|internal.error|unable.to.handle|null"
+     r"|paging|hard.?lockup|lockup", "error"),
+))
 
 
 def severity(type_: str, panicked: bool = False, title: str = "") -> str:
     """critical / error / warning / info (see the module docstring). An UNKNOWN
-    type whose title is a "BUG:" (bad page state, stack guard page ...) is an error."""
+    type whose title is a "BUG:" (bad page state, stack guard page ...) is an error.
+    A type outside CRASH_TYPES is mapped by KEYWORD_SEVERITY."""
     if panicked:
         return "critical"
+    if type_ not in CRASH_TYPES:
+        t = (type_ or "").lower()
+        for pattern, sev in KEYWORD_SEVERITY:
+            if pattern.search(t):
+                return sev
+        return "error"
     if type_ in INFO_TYPES:
         return "info"
     if type_ in _ERROR_TYPES or type_.startswith(_ERROR_PREFIXES):

@@ -3,22 +3,16 @@
 SCL block with alert options, real UDP datagrams from the host and a webhook on the
 host (the chroot shares the network namespace)."""
 
-import importlib.util
-import pathlib
 
 import pytest
 
+from harness import samples
 from harness import chroot
 from harness.sng import Syslogng
 from alert_servers import wait_for
 
 pytestmark = [pytest.mark.alerts, pytest.mark.syslogng, pytest.mark.chroot]
-REPO = pathlib.Path(__file__).resolve().parents[2]
 PACKAGES = ["syslog-ng-core", "syslog-ng-mod-python", "python3-regex"]   # = the 4.x incidents tier
-_spec = importlib.util.spec_from_file_location("incident_samples",
-                                               REPO / "tests/unit/test_analyze.py")
-samples = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(samples)
 
 
 def test_strict_4x_delivers_webhook_alert_once_and_survives_reload(http):

@@ -11,7 +11,7 @@ from syslogng_netconsole.alerts.alertmanager import AlertmanagerChannel
 from syslogng_netconsole.alerts.mail import MailChannel
 from syslogng_netconsole.alerts.slack import SlackChannel
 from syslogng_netconsole.alerts.webhook import WebhookChannel
-from syslogng_netconsole.incident import Incident
+from syslogng_netconsole.incidents.incident import Incident
 
 pytestmark = pytest.mark.alerts
 T0 = 1_800_000_000.0

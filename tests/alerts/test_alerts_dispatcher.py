@@ -13,7 +13,7 @@ from alert_servers import HttpServer, SmtpServer, free_port, wait_for
 from syslogng_netconsole.alerts import config, model
 from syslogng_netconsole.alerts.dispatcher import Dispatcher
 from syslogng_netconsole.alerts.outbox import Outbox
-from syslogng_netconsole.incident import Incident
+from syslogng_netconsole.incidents.incident import Incident
 
 pytestmark = pytest.mark.alerts
 T0 = 1_800_000_000.0

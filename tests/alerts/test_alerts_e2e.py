@@ -16,7 +16,7 @@ import pytest
 
 from alert_servers import wait_for
 from harness.sng import Syslogng, available
-from syslogng_netconsole.pcap import read_packets
+from syslogng_netconsole.ingest.capture import read_packets
 from test_alerts_syslogng import incidents, prelude
 
 pytestmark = [pytest.mark.alerts, pytest.mark.syslogng]
@@ -126,11 +126,8 @@ def test_sysrq_task_dump_gives_no_alert(tmp_path, smtp):
 def test_live_kernel_null_deref_gives_mail_and_alertmanager_alert(tmp_path, smtp, alertmanager):
     """The same, live: Debian's 6.1 kernel boots in QEMU, sends extended netconsole to
     the collector and hits the NULL-pointer Oops with panic_on_oops=1."""
-    import sys
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "kernel"))
-    import guest_build
-    import guest_run
-    from kernel_session import missing_tools
+    from harness import guest_build, guest_run
+    from harness.guest_run import missing_tools
     why = available() or missing_tools()
     if why:
         pytest.skip(why)

@@ -5,10 +5,10 @@ import json
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from syslogng_netconsole import options
 from syslogng_netconsole.alerts import model
-from syslogng_netconsole.alerts.policy import (Policy, RateLimiter, parse_duration,
-                                               parse_rate)
-from syslogng_netconsole.incident import Incident
+from syslogng_netconsole.alerts.policy import Policy, RateLimiter, parse_rate
+from syslogng_netconsole.incidents.incident import Incident
 
 pytestmark = pytest.mark.alerts
 T0 = 1_800_000_000.0
@@ -101,6 +101,13 @@ def test_severity_table(typ, panicked, sev):
     assert model.severity_of(typ, panicked) == sev
 
 
+def test_alert_severity_uses_the_title_for_unknown_types():
+    # the detector's rule (reports/kinds.severity) also holds on the alert path
+    assert alert("h", typ="UNKNOWN", title="BUG: Bad page state in process x").severity == "error"
+    assert alert("h", typ="UNKNOWN", title="INFO: task hung in f").severity == "warning"
+    assert model.severity_of("UNKNOWN", title="BUG: stack guard page was hit") == "error"
+
+
 def test_state_survives_json_round_trip():
     p = Policy(dedup_window=3600, digest_interval=300)
     p.admit(alert("h0"), T0)
@@ -128,7 +135,13 @@ def test_rate_limit_holds_back_and_summarises():
 @pytest.mark.parametrize("spec,val", [("90", 90), ("90s", 90), ("5m", 300), ("1h", 3600),
                                       ("1.5h", 5400), ("2d", 172800)])
 def test_parse_duration(spec, val):
-    assert parse_duration(spec) == val
+    assert options.duration(spec) == val
+
+
+@pytest.mark.parametrize("spec", ["-5m", "nan", "5x", "m", ""])
+def test_parse_duration_refuses(spec):
+    with pytest.raises(ValueError):
+        options.duration(spec)
 
 
 def test_parse_rate():

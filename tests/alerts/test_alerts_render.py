@@ -12,7 +12,7 @@ from syslogng_netconsole.alerts import config, model, sanitize, slack, webhook
 from syslogng_netconsole.alerts import alertmanager as am
 from syslogng_netconsole.alerts.mail import MailChannel
 from syslogng_netconsole.alerts.retry import Backoff, classify_http, parse_retry_after
-from syslogng_netconsole.incident import Incident
+from syslogng_netconsole.incidents.incident import Incident
 
 pytestmark = pytest.mark.alerts
 T0 = 1_800_000_000.0

@@ -5,7 +5,6 @@ real aiosmtpd, a local webhook and prometheus-alertmanager. Also: receivers down
 and syslog-ng restarted while alerts wait (each alert arrives once per channel),
 and reloads that must not leak delivery threads."""
 
-import importlib.util
 import json
 import os
 import pathlib
@@ -15,14 +14,10 @@ import time
 import pytest
 
 from alert_servers import HttpServer, SmtpServer, free_port, wait_for
+from harness import samples
 from harness.sng import Syslogng, available
 
 pytestmark = [pytest.mark.alerts, pytest.mark.syslogng]
-REPO = pathlib.Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("incident_samples",
-                                               REPO / "tests/unit/test_analyze.py")
-samples = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(samples)
 
 
 @pytest.fixture(autouse=True)

@@ -66,6 +66,9 @@ capture_pairs=False, chroot=None)``
 ``Sender(src, dst_port, dst="127.0.0.1", src_port=0)``: ``.send(bytes)``,
 ``.send_all(iterable, pace=0.0)`` (seconds between datagrams), ``.port``, ``.close()``.
 ``free_udp_port(host="127.0.0.1") -> int``: a port nobody has bound right now.
+``udp_socket_drops(port) -> Optional[int]``: the host kernel's drops at that UDP socket.
+``wait_drained(sng, sent, limit=60, quiet=2) -> (received, drops, seconds)``: waits until
+    ``sent`` datagrams were read or dropped and the 127.0.0.1 log went still (kernel tier).
 ``wait_for(predicate, timeout=10, interval=0.05, message=None)``: polls ``predicate()``
     until truthy and returns its value; raises ``AssertionError`` on timeout.
 ``SYSLOGNG``: path of the host binary; ``available() -> Optional[str]``: None when
@@ -138,18 +141,60 @@ def free_udp_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def _udp_port_bound(port: int) -> bool:
+def _udp_sockets(port: int, tables=("/proc/net/udp", "/proc/net/udp6")):
+    """The /proc/net/udp* rows (split into fields) of the sockets bound to port."""
     hexport = ":%04X" % port
-    for table in ("/proc/net/udp", "/proc/net/udp6"):
+    for table in tables:
         try:
             with open(table) as f:
                 next(f)
-                for line in f:
-                    if line.split()[1].endswith(hexport):
-                        return True
+                rows = [line.split() for line in f]
         except OSError:
-            pass
-    return False
+            continue
+        for fields in rows:
+            if fields[1].endswith(hexport):
+                yield fields
+
+
+def _udp_port_bound(port: int) -> bool:
+    return any(True for _ in _udp_sockets(port))
+
+
+def udp_socket_drops(port: int) -> Optional[int]:
+    """Datagrams the host kernel dropped at the IPv4 UDP socket bound to port
+    (receive buffer full), from /proc/net/udp; None if no such socket."""
+    for fields in _udp_sockets(port, ("/proc/net/udp",)):
+        return int(fields[-1])
+    return None
+
+
+def wait_drained(sng: "Syslogng", sent: int, limit: float = 60.0, quiet: float = 2.0):
+    """Wait until sng has read `sent` datagrams (or the kernel dropped the rest)
+    and the per-host log of 127.0.0.1 has not grown for `quiet` seconds (the
+    core's timers have fired). Returns (received, socket drops, seconds until
+    all datagrams were read)."""
+    log = sng.log_path("127.0.0.1")
+    t0 = time.monotonic()
+    deadline = t0 + limit
+
+    def read_all():
+        got = sng.counter("source.datagrams")
+        drops = udp_socket_drops(sng.port) or 0
+        return got + drops >= sent and (got, drops)
+    try:
+        wait_for(read_all, timeout=limit, interval=0.2)
+    except AssertionError:
+        pass
+    drained = time.monotonic() - t0
+    last, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        size = log.stat().st_size if log.exists() else -1
+        if size != last:
+            last, since = size, time.monotonic()
+        elif size >= 0 and time.monotonic() - since >= quiet:
+            break
+        time.sleep(0.1)
+    return sng.counter("source.datagrams"), udp_socket_drops(sng.port), round(drained, 1)
 
 
 def _check_loopback(addr: str) -> None:

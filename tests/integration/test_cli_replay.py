@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from syslogng_netconsole import pcap
-from syslogng_netconsole.pcap import PcapWriter
+from syslogng_netconsole.ingest import capture as pcap
+from syslogng_netconsole.ingest.capture import PcapWriter
 
 from harness.sng import wait_for
 
@@ -429,7 +429,7 @@ def test_replay_burst_at_full_speed_into_syslogng(tmp_path, start_sng):
 
 
 def test_replayer_bounds_open_sockets_and_keeps_addresses():
-    from syslogng_netconsole.cmd_replay import Replayer
+    from syslogng_netconsole.cli.replay import Replayer
     rx = listener()
     rep = Replayer("127.0.0.1", rx.getsockname()[1], max_sockets=3)
     try:

@@ -12,7 +12,7 @@ import pytest
 
 from harness import sng as sngmod
 from harness.sng import Sender, wait_for
-from ncdata import dmesg_prefix, ext
+from harness.ncdata import dmesg_prefix, ext
 
 pytestmark = pytest.mark.syslogng
 
@@ -62,7 +62,7 @@ def test_stock_debian_config_with_dropin_passes_syntax_only(debian_tree, tmp_pat
     assert r.returncode == 0, r.stderr
     text = pre.read_text()
     # the drop-in expanded with the SCL defaults: the real source, port and log dir
-    assert 'class("syslogng_netconsole.sng_source.NetconsoleSource")' in text
+    assert 'class("syslogng_netconsole.sng.source.NetconsoleSource")' in text
     assert '"port" "6666"' in text
     assert '"ip" "0.0.0.0"' in text
     assert 'file("/var/log/netconsole/${HOST}.log"' in text

@@ -7,24 +7,21 @@ real report from the same host afterwards: once its incident is stored, anything
 the earlier lines could have opened has been closed and stored too.
 """
 
-import importlib.util
 import json
 import pathlib
 import time
 
 import pytest
 
+from harness import samples
 from harness.shared import shared_path
 from harness.sng import Syslogng, available, wait_for
-from syslogng_netconsole.store import read_incidents
+from syslogng_netconsole.incidents.store import read_incidents
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.syslogng
 
-_spec = importlib.util.spec_from_file_location("incident_samples", REPO / "tests/unit/test_analyze.py")
-samples = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(samples)
 OOPS, PANIC, WARN, SYSRQ, BOOT = (samples.OOPS_LINES, samples.PANIC_LINES, samples.WARN_LINES,
                                   samples.SYSRQ_LINES, samples.BOOT_LINES)
 
@@ -309,7 +306,7 @@ def test_corpus_sample_live_equals_analyze(tmp_path):
     plain datagrams, all interleaved: the destination finds, per host, the same first
     incident (type and title) as `analyze` of the log file, and nothing where it finds
     nothing."""
-    from syslogng_netconsole import cmd_analyze
+    from syslogng_netconsole.cli import analyze as cmd_analyze
 
     why = available()
     if why:

@@ -5,24 +5,17 @@ from the host. Strict mode is what rejects duck-typed classes, types option valu
 and raises KeyError on missing names.
 """
 
-import importlib.util
-import pathlib
 import time
 
 import pytest
 
-from harness import chroot
+from harness import chroot, samples
 from harness.sng import Syslogng, wait_for
-from syslogng_netconsole.store import read_incidents
+from syslogng_netconsole.incidents.store import read_incidents
 
 pytestmark = [pytest.mark.syslogng, pytest.mark.chroot]
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 PACKAGES = ["syslog-ng-core", "syslog-ng-mod-python", "python3-regex"]
-
-_spec = importlib.util.spec_from_file_location("incident_samples", REPO / "tests/unit/test_analyze.py")
-samples = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(samples)
 
 
 def stored(statedir, host=None):

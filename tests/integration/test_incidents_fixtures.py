@@ -17,7 +17,7 @@ import time
 import pytest
 
 from harness.sng import Syslogng, available, wait_for
-from syslogng_netconsole.store import read_incidents
+from syslogng_netconsole.incidents.store import read_incidents
 
 pytestmark = pytest.mark.syslogng
 
@@ -68,7 +68,7 @@ def analyze(path, via_cli=False):
         r = cli("analyze", "--json", str(path))
         assert r.returncode == 0, r.stderr
         return [json.loads(l) for l in r.stdout.splitlines()]
-    from syslogng_netconsole import cmd_analyze
+    from syslogng_netconsole.cli import analyze as cmd_analyze
     errors = []
     found = cmd_analyze.analyze_path(str(path), None, errors)
     assert errors == []

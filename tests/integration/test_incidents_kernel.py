@@ -1,8 +1,8 @@
-"""Real kernels crash into a real syslog-ng: Debian 6.1 / 6.12 in QEMU (tests/kernel's
-guest_run) send netconsole to the project's drop-in; the incidents destination must
-store exactly one incident of the right type per crash and none for a sysrq dump, the
-same as `analyze` finds in the guest NIC's pcap. Prints the delay from the report's
-last datagram (pcap time) to the stored row.
+"""Real kernels crash into a real syslog-ng: Debian 6.1 / 6.12 in QEMU (harness.guest_run)
+send netconsole to the project's drop-in; the incidents destination must store exactly
+one incident of the right type per crash and none for a sysrq dump, the same as
+`analyze` finds in the guest NIC's pcap. Prints the delay from the report's last
+datagram (pcap time) to the stored row.
 """
 
 import json
@@ -15,13 +15,13 @@ import time
 
 import pytest
 
+from harness import guest_build, guest_run
 from harness.sng import Syslogng, available, wait_for
-from syslogng_netconsole.store import read_incidents
+from syslogng_netconsole.incidents.store import read_incidents
 
 pytestmark = [pytest.mark.kernel, pytest.mark.syslogng]
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "kernel"))
 
 # (kernel, mode, scenario, incident types, panicked): crashes on both kernels, extended
 # and release-prefixed streams, and a dump that is no crash (about 30 s a boot under
@@ -48,7 +48,7 @@ def stored(statedir, host=None):
 
 def _last_datagram_time(pcap, last_seq, last_ts_us):
     """Capture time of the datagram carrying the report's last record."""
-    from syslogng_netconsole.cmd_analyze import capture_records
+    from syslogng_netconsole.cli.analyze import capture_records
     when = None
     for rec, now in capture_records(str(pcap), pcap.read_bytes(), []):
         if (last_seq is not None and rec.seq == last_seq) or \
@@ -63,8 +63,6 @@ def test_real_kernel_crash_in_the_store(tmp_path, kernel, mode, scenario, types,
     why = available()
     if why:
         pytest.skip(why)
-    import guest_build
-    import guest_run
     if not shutil.which("qemu-system-x86_64"):
         pytest.fail("qemu-system-x86_64 is missing (tests/install-deps.sh installs it)")
     try:

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from harness.sng import wait_for
-from ncdata import dmesg_prefix, ext, ext_fragments
+from harness.ncdata import dmesg_prefix, ext, ext_fragments
 
 pytestmark = pytest.mark.syslogng
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from harness.sng import wait_for
-from ncdata import dmesg_prefix, ext, ext_fragments, plain
+from harness.ncdata import dmesg_prefix, ext, ext_fragments, plain
 
 pytestmark = pytest.mark.syslogng
 

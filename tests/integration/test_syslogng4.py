@@ -11,7 +11,7 @@ import pytest
 
 from harness import chroot
 from harness.sng import Syslogng, wait_for
-from ncdata import dmesg_prefix, ext, ext_fragments, plain
+from harness.ncdata import dmesg_prefix, ext, ext_fragments, plain
 
 pytestmark = [pytest.mark.chroot, pytest.mark.syslogng]
 
@@ -107,7 +107,7 @@ def test_debian13_stock_config_with_dropin_passes_syntax_only(trixie):
                                  capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r.stderr
         pre = (work / "pre.conf").read_text()
-        assert 'class("syslogng_netconsole.sng_source.NetconsoleSource")' in pre
+        assert 'class("syslogng_netconsole.sng.source.NetconsoleSource")' in pre
         assert 'file("/var/log/netconsole/${HOST}.log"' in pre
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -1,22 +1,13 @@
-"""Kernel tier: import paths, and a per-run table printed at the end.
+"""Kernel tier: a per-run table printed at the end.
 
 Each boot adds a row (kernel, mode, scenario, result, seconds, agreement) to
 the table printed in pytest's terminal summary and written to
 ``tests/kernel/.cache/runs/SESSION/results.jsonl``, beside each run's files.
 """
 
-import pathlib
-import sys
-
 import pytest
 
-HERE = pathlib.Path(__file__).resolve().parent
-TESTS = HERE.parent
-for p in (str(HERE), str(TESTS), str(TESTS.parent)):
-    if p not in sys.path:
-        sys.path.insert(0, p)
-
-import kernel_session  # noqa: E402
+import kernel_session
 
 
 @pytest.fixture

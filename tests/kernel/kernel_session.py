@@ -18,18 +18,6 @@ RESULTS_FILE = RUNS / "results.jsonl"
 RESULTS = []
 
 
-def missing_tools():
-    """Why this host cannot boot guests, or None."""
-    if not shutil.which("qemu-system-x86_64"):
-        return "qemu-system-x86_64 is not installed (tests/install-deps.sh installs it)"
-    if not os.path.exists("/bin/busybox"):
-        return "busybox-static is not installed"
-    for tool in ("cpio", "make", "gcc", "modprobe"):
-        if not shutil.which(tool):
-            return "%s is not installed" % tool
-    return None
-
-
 def add_result(row):
     RESULTS.append(row)
     RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Regenerate the real-kernel fixtures under tests/fixtures/ (``make kernel-fixtures``).
 
-Each fixture is one QEMU run of the kernel tier (guest_run.boot_guest) with a
+Each fixture is one QEMU run of the kernel tier (harness.guest_run.boot_guest) with a
 real syslog-ng collector (tests/harness/sng.py) listening:
 
   NAME.pcap         every frame the guest NIC sent (QEMU filter-dump; Ethernet,
@@ -22,13 +22,12 @@ import sys
 import tempfile
 
 HERE = pathlib.Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent), str(HERE.parents[1])]
+sys.path[:0] = [str(HERE.parent), str(HERE.parents[1])]    # tests/ (harness), the checkout
 
-import console_compare as cc  # noqa: E402
-import guest_run  # noqa: E402
-from collector import wait_drained  # noqa: E402
-from syslogng_netconsole.pcap import read_packets  # noqa: E402
-from harness.sng import Syslogng  # noqa: E402
+from harness import console_compare as cc  # noqa: E402
+from harness import guest_run  # noqa: E402
+from harness.sng import Syslogng, wait_drained  # noqa: E402
+from syslogng_netconsole.ingest.capture import read_packets  # noqa: E402
 
 OUT = HERE.parent / "fixtures"
 MANIFEST = OUT / "kernel-fixtures.json"

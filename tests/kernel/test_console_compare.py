@@ -1,6 +1,6 @@
 """The comparison the kernel tier relies on must itself catch every kind of error."""
 
-import console_compare as cc
+from harness import console_compare as cc
 
 MARK = cc.END_MARKER
 

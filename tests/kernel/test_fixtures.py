@@ -11,8 +11,9 @@ import re
 
 import pytest
 
-import console_compare as cc
-from test_kernel import EXPECT, cli_decode, records_to_lines
+from harness import console_compare as cc
+from harness.console_compare import cli_decode, records_to_lines
+from harness.guest_run import EXPECT
 
 FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "fixtures"
 MANIFEST = FIXTURES / "kernel-fixtures.json"

@@ -3,7 +3,7 @@
 import subprocess
 import time
 
-import guest_run
+from harness import guest_run
 
 
 def _sleeper():
@@ -34,7 +34,6 @@ def test_normal_exit(tmp_path):
 
 
 def test_a_guest_that_died_before_init_is_told_apart(tmp_path):
-    import guest_run
     early = tmp_path / "early.log"
     early.write_bytes(b"[    2.557379] Kernel panic - not syncing: Fatal exception in interrupt\n")
     good = tmp_path / "good.log"

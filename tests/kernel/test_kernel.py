@@ -4,7 +4,7 @@ Each case boots one kernel in one netconsole mode, runs one scenario, and
 checks that
 
 1. the guest really did it (the scenario's marks are on the serial console
-   and in the decoded per-host log, table EXPECT);
+   and in the decoded per-host log, harness.guest_run.EXPECT);
 2. the collector read every datagram the guest NIC sent (QEMU's pcap of the
    NIC), and that pcap decodes (``syslogng-netconsole decode --json``) to the
    console's lines, with the mode's fields (seq, release prefix, userdata);
@@ -18,23 +18,21 @@ kernels); ``NETCONSOLE_KERNEL_MATRIX=full`` (``make test-kernel-full``) runs
 every scenario in every mode of both kernels.
 """
 
-import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 
 import pytest
 
-import console_compare as cc
-import guest_build
-import guest_run
-from collector import wait_drained
-from kernel_session import RUNS, missing_tools
-from syslogng_netconsole.pcap import read_packets
-from syslogng_netconsole.store import read_incidents
+from harness import console_compare as cc
+from harness import guest_build, guest_run
+from harness.console_compare import cli_decode, cli_json, records_to_lines
+from harness.guest_run import BURST_LINES, EXPECT, missing_tools
+from harness.sng import wait_drained
+from kernel_session import RUNS
+from syslogng_netconsole.ingest.capture import read_packets
+from syslogng_netconsole.incidents.store import read_incidents
 
 pytestmark = pytest.mark.kernel
 
@@ -71,31 +69,6 @@ MODES_BY_KERNEL = {"6.1": ("plain", "extended"),
 MATRIX_FULL = [(k, m, s) for k, modes in MODES_BY_KERNEL.items() for m in modes
                for s in guest_run.SCENARIOS]
 
-BURST_LINES = 5000
-# scenario -> [(regex on a line's text, how many lines at least)]: proof that
-# the guest did what the scenario says, on the console and in the decoded log
-EXPECT = {
-    "boot": [(r"^Linux version |^netconsole: network logging started", 1)],
-    "sysrq-t": [(r"^sysrq: Show State", 1), (r"^task:", 20)],
-    "sysrq-l": [(r"^sysrq: Show backtrace of all active CPUs", 1), (r"NMI backtrace", 1)],
-    "sysrq-m": [(r"^sysrq: Show Memory", 1), (r"^Mem-Info:", 1)],
-    "sysrq-c": [(r"^sysrq: Trigger a crash", 1), (r"^Kernel panic - not syncing: sysrq", 1)],
-    "oops": [(r"^BUG: kernel NULL pointer dereference", 1), (r"^Oops: ", 1),
-             (r"RIP: 0010:nctest_null_deref", 1), (r"^---\[ end trace ", 1)],
-    "oops-panic": [(r"^BUG: kernel NULL pointer dereference", 1),
-                   (r"^Kernel panic - not syncing: Fatal exception", 1)],
-    "bug": [(r"^kernel BUG at nctest\.c:\d+", 1), (r"invalid opcode", 1)],
-    "warn": [(r"^WARNING: CPU: \d+ PID: \d+ at nctest\.c:\d+ nctest_warn", 1),
-             (r"^nctest: WARN\(\) with a message, value=42", 1), (r"^---\[ end trace ", 1)],
-    "warn3": [(r"^WARNING: CPU: \d+ PID: \d+ at nctest\.c:\d+ nctest_warn3", 3),
-              (r"^---\[ end trace ", 3)],
-    "panic": [(r"^Kernel panic - not syncing: nctest: panic\(\) called on purpose", 1)],
-    "long": [(r"^nctest long1020: ", 1), (r"^nctest multiline: line 7 of 8", 1),
-             (r"^nctest utf8: ", 1), (r"^nctest escapes-big: ", 1), (r"^nctest cont: a b c$", 1)],
-    "burst": [(r"^nctest burst \d+/%d " % BURST_LINES, BURST_LINES)],
-}
-
-
 # scenario -> the incidents the crash detector must store, as (type, panicked),
 # in order; a scenario not listed is no crash (stack dumps, bursts, long records)
 INCIDENTS = {
@@ -120,28 +93,6 @@ def matrix():
 def _count(lines, pattern):
     rx = re.compile(pattern)
     return sum(1 for line in lines if rx.search(line.text))
-
-
-def cli_json(command, pcap):
-    """`syslogng-netconsole COMMAND --json PCAP` output: one object per line."""
-    proc = subprocess.run([sys.executable, "-m", "syslogng_netconsole", command, "--json",
-                           str(pcap)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          cwd=str(guest_run.guest_build.HERE.parents[1]), timeout=120)
-    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
-    return [json.loads(line) for line in proc.stdout.decode().splitlines() if line]
-
-
-def cli_decode(pcap):
-    """Records of a pcap as `decode --json` prints them."""
-    return cli_json("decode", pcap)
-
-
-def records_to_lines(records):
-    out = []
-    for r in records:
-        for text in r["text"].split("\n"):
-            out.append(cc.Line(r["ts_us"], text))
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -85,8 +85,8 @@ def test_install_layout(installed):
         assert st.st_mode & 0o7777 == mode, (d, oct(st.st_mode))
     # the Python package for the distribution's python3 (the one syslog-ng embeds)
     probe = ok(run(root, ["python3", "-c",
-                          "import sys, syslogng_netconsole as p, syslogng_netconsole.sng_source,"
-                          " syslogng_netconsole.sng_dest, regex;"
+                          "import sys, syslogng_netconsole as p, syslogng_netconsole.sng.source,"
+                          " syslogng_netconsole.sng.dest, regex;"
                           " print(p.__file__, p.__version__, sys.version_info[:2])"])).stdout
     assert probe.startswith("/usr/lib/python3/dist-packages/syslogng_netconsole/__init__.py"), probe
     version = ok(run(root, ["syslogng-netconsole", "--version"])).stdout.strip()

@@ -100,8 +100,8 @@ def test_installs_into_rpm_root(signed_rpms, tmp_path, dist):
 
     site = root / ("usr/lib/python%s/site-packages" % TARGETS[dist])
     assert (site / "syslogng_netconsole/__init__.py").is_file()
-    assert (site / "syslogng_netconsole/sng_source.py").is_file()
-    assert (site / "syslogng_netconsole/sng_dest.py").is_file()
+    assert (site / "syslogng_netconsole/sng/source.py").is_file()
+    assert (site / "syslogng_netconsole/sng/dest.py").is_file()
     assert list(site.glob("syslogng_netconsole-*.dist-info/METADATA"))
     assert (root / SCL).read_text() == (REPO / "syslogng_netconsole/scl/netconsole.conf").read_text()
     assert (root / DROPIN).read_text() == (REPO / "conf.d/netconsole.conf").read_text()

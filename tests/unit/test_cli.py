@@ -8,7 +8,7 @@ import unicodedata
 
 import pytest
 
-from syslogng_netconsole.pcap import PcapWriter
+from syslogng_netconsole.ingest.capture import PcapWriter
 
 REPO = pathlib.Path(__file__).resolve().parent.parent.parent
 PYTHON = "/usr/bin/python3"
@@ -248,7 +248,7 @@ def test_output_into_a_closed_pipe_is_quiet(tmp_path):
 
 
 def test_replay_helpers():
-    from syslogng_netconsole.cmd_replay import loopback_address, parse_target
+    from syslogng_netconsole.cli.replay import loopback_address, parse_target
     assert [loopback_address(i) for i in (0, 1, 252, 253, 254)] == \
         ["127.0.0.2", "127.0.0.3", "127.0.0.254", "127.0.1.1", "127.0.1.2"]
     assert loopback_address(254 * 300) == "127.1.44.2"    # block 300 = 1.44

@@ -13,8 +13,8 @@ import struct
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from syslogng_netconsole import pcap
-from syslogng_netconsole.pcap import CaptureReader, Packet, PcapError, PcapWriter
+from syslogng_netconsole.ingest import capture as pcap
+from syslogng_netconsole.ingest.capture import CaptureReader, Packet, PcapError, PcapWriter
 
 # --------------------------------------------------------------------------
 # independent builders

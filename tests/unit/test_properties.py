@@ -5,9 +5,9 @@ import os
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from syslogng_netconsole import wire
-from syslogng_netconsole.reassembly import Limits, Reassembler
-from syslogng_netconsole.records import EXTENDED
+from syslogng_netconsole.ingest import wire
+from syslogng_netconsole.ingest.reassembly import ReassemblyLimits, Reassembler
+from syslogng_netconsole.ingest.records import EXTENDED
 
 # NETCONSOLE_HYPOTHESIS_EXAMPLES=5000 for a longer hunt; 150 keeps the tier fast
 SETTINGS = settings(max_examples=int(os.environ.get("NETCONSOLE_HYPOTHESIS_EXAMPLES", "150")),
@@ -67,7 +67,7 @@ def test_any_split_shuffle_duplication_reassembles(tb, cuts, rnd, dups):
     for i in dups:      # duplicate some fragments
         frags.append(frags[i % len(frags)])
     rnd.shuffle(frags)
-    r = Reassembler(Limits())
+    r = Reassembler(ReassemblyLimits())
     t = feed_all(r, frags)
     r.flush(t)
     recs = r.records()
@@ -77,7 +77,7 @@ def test_any_split_shuffle_duplication_reassembles(tb, cuts, rnd, dups):
     assert (x.text, x.fields) == (want_text, want_fields)
     assert not x.incomplete and x.seq == 4242 and x.caller == "T7"
     # the same record unfragmented decodes identically
-    r2 = Reassembler(Limits())
+    r2 = Reassembler(ReassemblyLimits())
     r2.process(header + b";" + body, "10.9.9.9", 6665, 6666, 0.0)
     r2.flush(1.0)
     (y,) = r2.records()
@@ -91,7 +91,7 @@ def test_any_split_shuffle_duplication_reassembles(tb, cuts, rnd, dups):
 @SETTINGS
 @given(st.lists(st.binary(max_size=1200), max_size=30), st.lists(st.floats(0, 5), max_size=30))
 def test_random_bytes_never_raise(payloads, times):
-    r = Reassembler(Limits())
+    r = Reassembler(ReassemblyLimits())
     t = 0.0
     for i, p in enumerate(payloads):
         t += times[i] if i < len(times) else 0.01
@@ -121,7 +121,7 @@ header_like = st.builds(
 @SETTINGS
 @given(st.lists(header_like, max_size=40), st.randoms(use_true_random=False))
 def test_random_extended_headers_never_raise(payloads, rnd):
-    r = Reassembler(Limits())
+    r = Reassembler(ReassemblyLimits())
     t = 0.0
     for p in payloads:
         t += rnd.random() * 0.5
@@ -159,7 +159,7 @@ def test_interleaved_hosts_never_mix(nhosts, sizes, rnd):
     order = [h for h, d in per_host.items() for _ in d]
     rnd.shuffle(order)
     pos = dict.fromkeys(per_host, 0)
-    r = Reassembler(Limits())
+    r = Reassembler(ReassemblyLimits())
     t = 0.0
     for host in order:
         r.process(per_host[host][pos[host]], host, 6665, 6666, t)
@@ -181,7 +181,7 @@ def test_reorder_within_window_restores_seq_order(seqs, rnd):
     base = sorted(seqs)
     shuffled = list(base)
     rnd.shuffle(shuffled)
-    lim = Limits()
+    lim = ReassemblyLimits()
     r = Reassembler(lim)
     t = 0.0
     first = shuffled[0]
@@ -207,7 +207,7 @@ def test_plain_line_cut_at_1000_rejoins(payload_text, nlead):
     lead = b"".join(b"[   41.00000%d] lead\n" % i for i in range(nlead))
     data = lead + line
     dgs = [data[i:i + 1000] for i in range(0, len(data), 1000)]
-    r = Reassembler(Limits())
+    r = Reassembler(ReassemblyLimits())
     t = feed_all(r, dgs)
     r.flush(t)
     recs = r.records()
@@ -242,7 +242,7 @@ def test_every_record_comes_out_exactly_once(specs, rnd, steps):
     for i in range(len(flat) - 1):                                   # local reordering
         if rnd.random() < 0.2:
             flat[i], flat[i + 1] = flat[i + 1], flat[i]
-    r = Reassembler(Limits())
+    r = Reassembler(ReassemblyLimits())
     t = 0.0
     for i, d in enumerate(flat):
         t += steps[i % len(steps)]
@@ -297,7 +297,7 @@ def test_plain_and_extended_targets_of_many_hosts_never_mix(nhosts, sizes, rnd):
         queues[(host, "e")] = ext
     order = [k for k, q in queues.items() for _ in q]
     rnd.shuffle(order)
-    r = Reassembler(Limits())
+    r = Reassembler(ReassemblyLimits())
     t = 0.0
     for k in order:
         r.process(queues[k].pop(0), k[0], 6665, 6666, t)

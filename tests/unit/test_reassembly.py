@@ -2,8 +2,8 @@
 
 import pytest
 
-from syslogng_netconsole.reassembly import Limits, Reassembler
-from syslogng_netconsole.records import EXTENDED, PLAIN
+from syslogng_netconsole.ingest.reassembly import ReassemblyLimits, Reassembler
+from syslogng_netconsole.ingest.records import EXTENDED, PLAIN
 
 H = "10.0.0.5"
 
@@ -11,7 +11,7 @@ H = "10.0.0.5"
 def run(datagrams, limits=None, end=None, host=H, dst=6666):
     """Feed (t, payload) pairs (or payloads, 1 ms apart), expire by the deadlines
     the core announces, flush at `end` (None: no flush). Returns (records, core)."""
-    r = Reassembler(limits or Limits())
+    r = Reassembler(limits or ReassemblyLimits())
     out = []
     t = 0.0
     for i, d in enumerate(datagrams):
@@ -81,7 +81,7 @@ def test_plain_cut_line_emitted_on_next_datagram_immediately():
     r = Reassembler()
     r.process(line[:1000], H, 6665, 6666, 0.0)
     assert r.records() == []
-    assert r.next_deadline() == pytest.approx(Limits().line_timeout)
+    assert r.next_deadline() == pytest.approx(ReassemblyLimits().line_timeout)
     r.process(line[1000:] + b"[    5.000001] next\n", H, 6665, 6666, 0.01)
     assert texts(r.records()) == ["A" * 1200, "next"]
     assert r.next_deadline() is None
@@ -182,7 +182,7 @@ def test_lost_fragment_times_out_incomplete_and_late_fragment_dropped():
     r.process(f1, H, 6665, 6666, 0.0)
     assert r.records() == []
     dl = r.next_deadline()
-    assert dl == pytest.approx(Limits().frag_timeout)
+    assert dl == pytest.approx(ReassemblyLimits().frag_timeout)
     r.expire(dl)
     # incomplete record comes out; may wait for continuation hold
     r.expire(r.next_deadline())
@@ -284,7 +284,7 @@ def test_bad_input_never_raises_and_is_counted(payload):
 
 
 def test_flood_of_incomplete_fragment_sets_is_bounded():
-    lim = Limits()
+    lim = ReassemblyLimits()
     r = Reassembler(lim)
     for i in range(10000):
         r.process(b"6,%d,%d,-,ncfrag=0/5000;" % (i, i) + b"z" * 900, H, 6665, 6666, i * 1e-5)
@@ -342,7 +342,7 @@ def test_expire_before_deadline_does_nothing():
 # --- fragments: validation and ordering ---------------------------------------
 
 def test_fragment_counters_for_bogus_sets():
-    r = Reassembler(Limits(max_frag_total=100))
+    r = Reassembler(ReassemblyLimits(max_frag_total=100))
     r.process(b"6,1,1,-,ncfrag=0/200;x", H, 1, 2, 0.0)              # total above cap
     r.process(b"6,2,2,-,ncfrag=0/10;abcde", H, 1, 2, 0.0)
     r.process(b"6,2,2,-,ncfrag=5/12;fghij", H, 1, 2, 0.0)           # total changed
@@ -413,7 +413,7 @@ def test_cont_without_parent_kept():
 
 
 def test_cont_join_capped():
-    lim = Limits(max_record_bytes=20)
+    lim = ReassemblyLimits(max_record_bytes=20)
     recs, r = run([b"4,1,10,-;0123456789\n", b"4,2,20,c;abcdefghij\n", b"4,3,30,c;KLMNO\n"],
                   limits=lim, end=5)
     assert texts(recs) == ["0123456789abcdefghij", "KLMNO"]
@@ -445,7 +445,7 @@ def test_msgid_releases_across_seq_gap_without_waiting_and_counts_real_loss():
 
 
 def test_msgid_release_is_immediate():
-    r = Reassembler(Limits(cont_hold=0.01))
+    r = Reassembler(ReassemblyLimits(cont_hold=0.01))
     r.process(b"6,10,100,-;a\n msgid=7\n", H, 1, 2, 0.0)
     r.process(b"6,20,200,-;b\n msgid=8\n", H, 1, 2, 0.001)
     # no reorder hold: only the continuation hold of b remains
@@ -506,7 +506,7 @@ def test_ipv4_mapped_ipv6_is_the_ipv4_host():
 # --- memory bounds -------------------------------------------------------------------
 
 def test_lru_eviction_beyond_stream_cap_emits_pending():
-    r = Reassembler(Limits(max_streams=3))
+    r = Reassembler(ReassemblyLimits(max_streams=3))
     for i in range(5):
         r.process(b"6,1,10,-,ncfrag=0/8;half", "10.0.0.%d" % i, 1, 2, i * 0.01)
     c = r.counters
@@ -517,7 +517,7 @@ def test_lru_eviction_beyond_stream_cap_emits_pending():
 
 
 def test_idle_streams_forgotten():
-    r = Reassembler(Limits(idle_timeout=60))
+    r = Reassembler(ReassemblyLimits(idle_timeout=60))
     r.process(b"[    1.000000] hello\n", "10.0.0.1", 1, 2, 0.0)
     r.process(b"[    1.000000] hello\n", "10.0.0.2", 1, 2, 50.0)
     r.expire(61.0)
@@ -527,7 +527,7 @@ def test_idle_streams_forgotten():
 
 
 def test_pending_bytes_cap_forces_flush():
-    r = Reassembler(Limits(max_pending_bytes=10000, max_frag_sets=1000))
+    r = Reassembler(ReassemblyLimits(max_pending_bytes=10000, max_frag_sets=1000))
     for i in range(40):
         r.process(b"6,%d,%d,-,ncfrag=0/4000;" % (i, i) + b"q" * 900, "10.0.0.%d" % (i % 4), 1, 2, 0.0)
         assert r.pending_bytes <= 10000 + 1000
@@ -537,7 +537,7 @@ def test_pending_bytes_cap_forces_flush():
 
 
 def test_reorder_held_cap():
-    lim = Limits(max_reorder_held=4)
+    lim = ReassemblyLimits(max_reorder_held=4)
     r = Reassembler(lim)
     r.process(b"6,1,10,-;first\n", H, 1, 2, 0.0)
     for s in range(3, 20):
@@ -549,7 +549,7 @@ def test_reorder_held_cap():
 
 
 def test_many_tiny_overlapping_fragments_are_capped():
-    lim = Limits()
+    lim = ReassemblyLimits()
     r = Reassembler(lim)
     total = 16000
     for off in range(0, 4000):
@@ -563,7 +563,7 @@ def test_many_tiny_overlapping_fragments_are_capped():
 
 
 def test_degenerate_limits_still_work():
-    lim = Limits(max_streams=0, dup_memory=0, max_frag_sets=0, max_frag_parts=0,
+    lim = ReassemblyLimits(max_streams=0, dup_memory=0, max_frag_sets=0, max_frag_parts=0,
                  reorder_window=0.0, frag_timeout=float("nan"), max_pending_bytes=0)
     r = Reassembler(lim)
     r.process(b"6,1,10,-,ncfrag=0/4;ab", "10.0.0.1", 1, 2, 0.0)
@@ -666,7 +666,7 @@ def test_merged_cont_keeps_first_piece_timestamp():
 
 
 def test_thousands_of_hosts_bounded_and_nothing_lost():
-    lim = Limits(max_streams=1000)
+    lim = ReassemblyLimits(max_streams=1000)
     r = Reassembler(lim)
     n = 3000
     for i in range(n):
@@ -680,7 +680,7 @@ def test_thousands_of_hosts_bounded_and_nothing_lost():
 
 
 def test_oversized_record_is_not_held_for_continuations():
-    r = Reassembler(Limits(max_record_bytes=100))
+    r = Reassembler(ReassemblyLimits(max_record_bytes=100))
     r.process(b"6,1,10,-;" + b"w" * 5000 + b"\n", H, 1, 2, 0.0)
     (x,) = r.records()
     assert len(x.text) == 5000 and r.next_deadline() is None

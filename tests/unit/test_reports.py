@@ -4,8 +4,8 @@ import textwrap
 
 import pytest
 
-from syslogng_netconsole.records import EXTENDED, Record
-from syslogng_netconsole.reports import (Detector, Limits, parse_console_line, severity,
+from syslogng_netconsole.ingest.records import EXTENDED, Record
+from syslogng_netconsole.reports import (Detector, DetectorLimits, parse_console_line, severity,
                                          title_to_type)
 from syslogng_netconsole.reports.titles import normalize
 
@@ -562,7 +562,7 @@ def test_timer_ends_a_report_without_end_marker():
     d.expire(now + 1.0)
     assert d.incidents() == []              # still within the quiet timeout
     deadline = d.next_deadline()
-    assert deadline is not None and now < deadline <= now + Limits().quiet_seconds
+    assert deadline is not None and now < deadline <= now + DetectorLimits().quiet_seconds
     d.expire(deadline)
     incs = d.incidents()
     assert [i.title for i in incs] == ["INFO: task hung in foo_worker"]
@@ -575,7 +575,7 @@ def test_grace_period_ends_on_the_timer_after_end_trace():
         d.feed(Record(host="10.0.0.3", text=line), 10.0 + i * 0.001)
     d.expire(10.5)
     assert d.incidents() == []
-    d.expire(10.1 + Limits().grace_seconds)
+    d.expire(10.1 + DetectorLimits().grace_seconds)
     incs = d.incidents()
     assert len(incs) == 1 and not incs[0].panicked and not incs[0].truncated
 
@@ -588,7 +588,7 @@ def test_new_report_ends_the_previous_one():
 
 
 def test_line_cap_truncates():
-    d = Detector(Limits(max_lines=20))
+    d = Detector(DetectorLimits(max_lines=20))
     d.feed(Record(host="h", text="\n".join(HUNG_TASK + [" filler+0x1/0x2"] * 50)), 0.0)
     d.flush(1.0)
     incs = d.incidents()
@@ -764,7 +764,7 @@ def test_other_tasks_chatter_does_not_keep_a_tagged_report_open():
         d.expire(now)
         if d.incidents():
             break
-    assert last + Limits().quiet_seconds <= now < last + Limits().quiet_seconds + 1
+    assert last + DetectorLimits().quiet_seconds <= now < last + DetectorLimits().quiet_seconds + 1
 
 
 @pytest.mark.parametrize("die_line,title", [
@@ -843,7 +843,7 @@ def test_three_warnings_in_a_row_are_three_incidents():
 
 
 def test_open_reports_per_stream_are_bounded():
-    d = Detector(Limits(max_open=8))
+    d = Detector(DetectorLimits(max_open=8))
     for t in range(50):
         d.feed(Record(host="h", text="INFO: task x:%d blocked for more than 120 seconds." % t,
                       ts_us=t, caller="T%d" % (1000 + t)), 0.0)

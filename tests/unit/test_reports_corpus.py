@@ -1,13 +1,11 @@
 """The detector over syzkaller's report corpus: the issue's floors (skips without it)."""
 
-import sys
 
 import pytest
 
-from harness.shared import REPO, shared_path
+from harness.shared import shared_path
 
-sys.path.insert(0, str(REPO / "bench"))
-import corpus_eval  # noqa: E402
+from harness import corpus as corpus_eval
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ import threading
 
 import pytest
 
-from syslogng_netconsole.incident import Incident
-from syslogng_netconsole.store import DB_NAME, SCHEMA_VERSION, Store, StoreError, read_incidents
+from syslogng_netconsole.incidents.incident import Incident
+from syslogng_netconsole.incidents.store import DB_NAME, STORE_SCHEMA_VERSION, Store, StoreError, read_incidents
 
 
 def make(host="10.0.0.5", sig="sig-a", seq=10, title="BUG: unable to handle kernel NULL pointer dereference in foo", **kw):
@@ -32,7 +32,7 @@ def test_schema_version_wal_and_reopen(tmp_path):
     s.add(make(), 1.0)
     s.close()
     db = sqlite3.connect(str(tmp_path / DB_NAME))
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert db.execute("PRAGMA user_version").fetchone()[0] == STORE_SCHEMA_VERSION
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     db.close()
     assert Store(str(tmp_path)).count() == 1
@@ -40,7 +40,7 @@ def test_schema_version_wal_and_reopen(tmp_path):
 
 def test_newer_schema_is_refused(tmp_path):
     db = sqlite3.connect(str(tmp_path / DB_NAME))
-    db.execute("PRAGMA user_version=%d" % (SCHEMA_VERSION + 1))
+    db.execute("PRAGMA user_version=%d" % (STORE_SCHEMA_VERSION + 1))
     db.close()
     with pytest.raises(StoreError, match="newer"):
         Store(str(tmp_path))

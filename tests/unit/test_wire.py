@@ -2,8 +2,8 @@
 
 import pytest
 
-from syslogng_netconsole import wire
-from syslogng_netconsole.wire import ExtPiece
+from syslogng_netconsole.ingest import console, wire
+from syslogng_netconsole.ingest.wire import ExtPiece
 
 # --- extended headers (netconsole-wire.md 3.4) ------------------------------
 # payload -> (release, level, seq, ts_us, flag, caller, frag_off, frag_total, body)
@@ -186,11 +186,11 @@ def test_plain_line(line, want):
 
 
 def test_starts_plain_record():
-    assert wire.starts_plain_record(b"[    1.000000] x")
-    assert wire.starts_plain_record(b"<6>[    1.000000] x")
-    assert wire.starts_plain_record(b"** 2 printk messages dropped **")
-    assert not wire.starts_plain_record(b"continuation of a line")
-    assert not wire.starts_plain_record(b"")
+    assert console.starts_record(b"[    1.000000] x")
+    assert console.starts_record(b"<6>[    1.000000] x")
+    assert console.starts_record(b"** 2 printk messages dropped **")
+    assert not console.starts_record(b"continuation of a line")
+    assert not console.starts_record(b"")
 
 
 def test_fields_capped_rest_kept_in_text():

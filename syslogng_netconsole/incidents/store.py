@@ -8,7 +8,7 @@ destination writes from its own thread, tests and the CLI from theirs.
 Incidents are keyed by ``Incident.id`` (host, boot, signature, first seq/ts), so
 storing the same report twice (a replay, a reload) is a no-op: ``add()`` tells
 the caller whether the row is new. Reports still open when syslog-ng stops are
-parked in ``pending`` (see sng_dest): a restart promotes them, a reload drops them.
+parked in ``pending`` (see sng/dest.py): a restart promotes them, a reload drops them.
 
 No syslog-ng import and no clock reads: times are arguments.
 """
@@ -20,10 +20,10 @@ import sqlite3
 import threading
 from typing import Iterable, List, Optional
 
-from syslogng_netconsole.incident import Incident
+from syslogng_netconsole.incidents.incident import Incident
 
 DB_NAME = "incidents.sqlite"
-SCHEMA_VERSION = 1
+STORE_SCHEMA_VERSION = 1      # PRAGMA user_version of incidents.sqlite (migrated up)
 
 # Columns copied out of the incident for queries; the whole incident is in `data`.
 _COLUMNS = ("id", "host", "boot", "type", "title", "signature", "first_line",
@@ -90,9 +90,9 @@ class Store:
                                            timeout=timeout, check_same_thread=False,
                                            isolation_level=None)
                 version = self._db.execute("PRAGMA user_version").fetchone()[0]
-                if version != SCHEMA_VERSION:
+                if version != STORE_SCHEMA_VERSION:
                     raise StoreError("%s has schema version %d, this program reads %d"
-                                     % (self.path, version, SCHEMA_VERSION))
+                                     % (self.path, version, STORE_SCHEMA_VERSION))
             else:
                 os.makedirs(state_dir, exist_ok=True)
                 self._db = sqlite3.connect(self.path, timeout=timeout,
@@ -107,10 +107,10 @@ class Store:
 
     def _migrate(self):
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
+        if version > STORE_SCHEMA_VERSION:
             raise StoreError("%s has schema version %d, newer than this program's %d"
-                             % (self.path, version, SCHEMA_VERSION))
-        for target in range(version + 1, SCHEMA_VERSION + 1):
+                             % (self.path, version, STORE_SCHEMA_VERSION))
+        for target in range(version + 1, STORE_SCHEMA_VERSION + 1):
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 # re-check under the write lock: another process may have migrated
@@ -131,13 +131,6 @@ class Store:
                 self._db.close()
             except sqlite3.Error:
                 pass
-
-    def _write(self, sql: str, args=()) -> int:
-        with self._lock:
-            try:
-                return self._db.execute(sql, args).rowcount
-            except sqlite3.Error as exc:
-                raise StoreError("%s: %s" % (self.path, exc)) from exc
 
     def _read(self, sql: str, args=()) -> List[sqlite3.Row]:
         with self._lock:

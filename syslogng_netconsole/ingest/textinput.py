@@ -13,8 +13,8 @@ import os
 import re
 from typing import Iterable, Iterator, Optional, Tuple
 
-from syslogng_netconsole.records import EXTENDED, PLAIN, Record
-from syslogng_netconsole.reports import parse_console_line
+from syslogng_netconsole.ingest.records import EXTENDED, PLAIN, Record
+from syslogng_netconsole.ingest.console import parse_console_line
 
 # Wrappers around the kernel line, stripped before parse_console_line():
 # (name, pattern); the first match wins and group "rest" is the kernel line.
@@ -106,8 +106,3 @@ def records_from_lines(lines: Iterable[str], host: str) -> Iterator[Record]:
         if rec.level is not None:
             rec.facility, rec.severity = rec.level >> 3, rec.level & 7
         yield rec
-
-
-def records_from_file(path: str, host: Optional[str] = None) -> Iterator[Record]:
-    with open_text(path) as f:
-        yield from records_from_lines(f, host or host_from_path(path))

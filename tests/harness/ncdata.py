@@ -1,4 +1,4 @@
-"""Netconsole datagrams as the kernel builds them (for the integration tests).
+"""Netconsole datagrams as the kernel builds them (integration tests and benches).
 
 Written from ../shared/docs/netconsole-wire.md (section 4: the kernel's fragmentation
 algorithm), independently of the project's decoder.

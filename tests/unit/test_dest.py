@@ -3,20 +3,14 @@ decoding for 3.38 / 4.x / value-pairs, the timer thread, reload and restart
 semantics, the stream cap. tests/integration/test_incidents*.py run it inside
 real syslog-ng 3.38 and 4.8."""
 
-import importlib.util
 import json
-import pathlib
 import time
 
 import pytest
 
-from syslogng_netconsole import sng_dest
-from syslogng_netconsole.store import read_incidents
-
-REPO = pathlib.Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("incident_samples", REPO / "tests/unit/test_analyze.py")
-samples = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(samples)
+from harness import samples
+from syslogng_netconsole.sng import dest as sng_dest
+from syslogng_netconsole.incidents.store import read_incidents
 
 
 class Msg338:
@@ -167,7 +161,7 @@ def test_stream_cap_finishes_the_oldest(tmp_path, fresh_engines):
         d.send(msg("10.0.0.6", "hello", src_port=6665))        # third stream: .4 is finished
         rows = _wait(lambda: _rows(tmp_path))
         assert [r["host"] for r in rows] == ["10.0.0.4"]
-        assert d._eng.stats["streams_evicted"] == 1 and len(d._eng.detectors) == 2
+        assert d._eng.stats["streams_evicted"] == 1 and d._eng.pool.streams == 2
     finally:
         d.deinit()
 
@@ -214,6 +208,6 @@ def test_open_report_cap_finishes_the_least_recent(tmp_path, fresh_engines):
         rows = _wait(lambda: len(_rows(tmp_path)) >= 2 and _rows(tmp_path))
         assert [r["host"] for r in rows] == ["10.0.1.0", "10.0.1.1"]
         assert all(r["truncated"] for r in rows)
-        assert len(d._eng.active) == 3 and d._eng.stats["reports_forced"] == 2
+        assert d._eng.pool.open_reports == 3 and d._eng.stats["reports_forced"] == 2
     finally:
         d.deinit()

@@ -14,7 +14,7 @@ import sys
 import time
 from collections import OrderedDict
 
-from syslogng_netconsole.pcap import CaptureReader, PcapError
+from syslogng_netconsole.ingest.capture import CaptureReader, PcapError
 
 HELP = "send the UDP datagrams of a pcap/pcapng capture to a collector"
 

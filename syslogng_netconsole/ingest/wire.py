@@ -2,12 +2,15 @@
 
 Pure functions, no state, no clock. The reassembler calls `parse_extended()`
 on every datagram (None means plain format), then, once a record is whole,
-`decode_ext_body()` for extended records or `parse_plain_line()` per plain line.
+`decode_ext_body()` for extended records or `parse_plain_line()` per plain line
+(its prefix grammar is console.py's).
 Spec: ../shared/docs/netconsole-wire.md sections 2-4.
 """
 
 import re
 from typing import Dict, Optional, Tuple, Union
+
+from . import console
 
 # netconsole's MAX_PRINT_CHUNK: a plain datagram this long that does not end
 # in a newline was cut by the sender and continues in the next datagram
@@ -18,11 +21,6 @@ _I64 = 1 << 63
 # The release charset excludes blanks so a plain line fails at its first space.
 _EXT = re.compile(
     rb"(?:([^,;\s]{1,64}),)?(\d{1,4}),(\d{1,20}),(\d{1,20}),([-c+])((?:,[^;\n]{0,1000})?);")
-# printk prefix of a plain line: <N> [ sec.usec] [  T123] then one blank
-_PLAIN = re.compile(rb"(?:<(\d{1,4})>)?(?:\[ *(\d{1,12})\.(\d{1,9})\])?(?:\[ *([TC]\d{1,10})\])?")
-_DROPPED = re.compile(rb"\*\* (\d{1,12}) printk messages dropped \*\*")
-# a line that starts a new plain record (used to tell a continuation apart)
-_NEW_PLAIN = re.compile(rb"<\d{1,4}>|\[ *\d{1,12}\.\d{1,9}\]|\*\* \d")
 _CALLER = re.compile(rb"[TC]\d{1,10}\Z")
 _KEY_BAD = re.compile(r"[^A-Za-z0-9_.-]")
 # control characters other than newline and tab are shown as \xNN
@@ -181,30 +179,12 @@ def decode_ext_body(body: bytes) -> Tuple[str, Dict[str, str]]:
     return text, fields
 
 
-def starts_plain_record(line: bytes) -> bool:
-    """True when a plain line begins with a printk prefix (a new record)."""
-    return _NEW_PLAIN.match(line) is not None
-
-
 def parse_plain_line(line: bytes) -> Tuple[str, Optional[int], Optional[int], Optional[str], int]:
     """One plain console line -> (text, level, ts_us, caller, printk_dropped)."""
-    m = _PLAIN.match(line)
-    pri, sec, frac, caller = m.groups()
-    pos = m.end()
-    ts = None
-    if sec is not None:
-        # %06lu microseconds; scale anything else to microseconds
-        n = len(frac)
-        f = int(frac)
-        ts = int(sec) * 1000000 + (f if n == 6 else (f * 10 ** (6 - n) if n < 6 else f // 10 ** (n - 6)))
-    if caller is not None:
-        caller = caller.decode("ascii")
-    if (sec is not None or caller is not None) and line[pos:pos + 1] == b" ":
-        pos += 1
+    level, ts, caller, pos = console.split_prefix(line)
     dropped = 0
     if pos == 0 and line[:3] == b"** ":
-        d = _DROPPED.match(line)
+        d = console.DROPPED.match(line)
         if d is not None:
             dropped = int(d.group(1))
-    return (to_text(line[pos:] if pos else line), int(pri) if pri is not None else None,
-            ts, caller, dropped)
+    return to_text(line[pos:] if pos else line), level, ts, caller, dropped

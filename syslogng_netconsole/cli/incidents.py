@@ -9,12 +9,13 @@ import json
 import sys
 import time
 
-from syslogng_netconsole.store import Store, StoreError
+from syslogng_netconsole import options
+from syslogng_netconsole.alerts import sanitize
+from syslogng_netconsole.incidents.store import Store, StoreError
 
 HELP = "list the kernel crash incidents stored by the syslog-ng destination"
 
 DEFAULT_STATE_DIR = "/var/lib/syslog-ng/netconsole"
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def add_arguments(parser):
@@ -23,7 +24,7 @@ def add_arguments(parser):
     parser.add_argument("--json", action="store_true", help="one JSON object per incident")
     parser.add_argument("--host", help="only this sender")
     parser.add_argument("--signature", help="only this signature")
-    parser.add_argument("--since", metavar="AGE", type=_age,
+    parser.add_argument("--since", metavar="AGE", type=options.duration,
                         help="only incidents stored in the last AGE (e.g. 90s, 30m, 12h, 7d)")
     parser.add_argument("--limit", type=int, default=100, metavar="N",
                         help="at most N incidents (default %(default)s)")
@@ -32,23 +33,10 @@ def add_arguments(parser):
     parser.add_argument("--text", action="store_true", help="also print each report's text")
 
 
-def _age(text: str) -> float:
-    text = text.strip()
-    unit = _UNITS.get(text[-1:], None)
-    try:
-        return float(text[:-1]) * unit if unit else float(text)
-    except ValueError:
-        raise ValueError("expected a number with an optional s/m/h/d suffix")
-
-
 def _when(t) -> str:
     if not t:
         return "-"
     return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def _one_line(s, limit=160) -> str:
-    return "".join(c if c.isprintable() else " " for c in str(s))[:limit]
 
 
 def run(args) -> int:
@@ -72,15 +60,16 @@ def run(args) -> int:
         elif args.by_signature:
             out.write("%s  %4d incident(s) %4d host(s)  %s .. %s  %s: %s\n" % (
                 r["signature"], r["incidents"], r["hosts"], _when(r["first_seen"]),
-                _when(r["last_seen"]), _one_line(r["type"], 40), _one_line(r["title"])))
+                _when(r["last_seen"]), sanitize.printable(r["type"], 40),
+                sanitize.printable(r["title"])))
         else:
             flags = [f for f in ("panicked", "corrupted", "truncated") if r.get(f)]
             out.write("%s  %s  %s  %s: %s%s\n" % (
-                _when(r.get("stored_at")), r.get("id"), _one_line(r.get("host"), 60),
-                _one_line(r.get("type"), 40), _one_line(r.get("title")),
+                _when(r.get("stored_at")), r.get("id"), sanitize.printable(r.get("host"), 60),
+                sanitize.printable(r.get("type"), 40), sanitize.printable(r.get("title")),
                 " [%s]" % ",".join(flags) if flags else ""))
             if args.text:
                 for line in str(r.get("text", "")).split("\n"):
-                    out.write("    | %s\n" % _one_line(line, 1000))
+                    out.write("    | %s\n" % sanitize.printable(line, 1000))
     out.flush()
     return 0

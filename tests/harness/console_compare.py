@@ -48,8 +48,14 @@ Normalisation, and why it is fair:
 """
 
 import dataclasses
+import json
+import pathlib
 import re
+import subprocess
+import sys
 from typing import List, Optional, Tuple
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
 
 PREFIX = re.compile(r"^\[\s*(\d+)\.(\d{6})\] ")
 PREFIX_FMT = "[%5d.%06d] "
@@ -133,6 +139,29 @@ def decoded_lines(text) -> List[Line]:
             out.append(Line(int(m.group(1)) * 1000000 + int(m.group(2)), raw[m.end():]))
         else:
             out.append(Line(None, raw))
+    return out
+
+
+def cli_json(command, pcap):
+    """`syslogng-netconsole COMMAND --json PCAP` output: one object per line."""
+    proc = subprocess.run([sys.executable, "-m", "syslogng_netconsole", command, "--json",
+                           str(pcap)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          cwd=str(REPO), timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    return [json.loads(line) for line in proc.stdout.decode().splitlines() if line]
+
+
+def cli_decode(pcap):
+    """Records of a pcap as `decode --json` prints them."""
+    return cli_json("decode", pcap)
+
+
+def records_to_lines(records) -> List[Line]:
+    """`decode --json` records as Lines, one per line of their text."""
+    out = []
+    for r in records:
+        for text in r["text"].split("\n"):
+            out.append(Line(r["ts_us"], text))
     return out
 
 

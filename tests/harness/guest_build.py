@@ -3,9 +3,9 @@
 For each Debian kernel installed on the host (``/boot/vmlinuz-KVER``) this
 module builds
 
-* ``nctest.ko``: the test module of ``nctest/`` (our stand-in for LKDTM, which
+* ``nctest.ko``: the test module of ``tests/kernel/nctest/`` (our stand-in for LKDTM, which
   Debian does not build), compiled against ``/lib/modules/KVER/build``;
-* an initramfs: static busybox, ``init.sh`` as ``/init``, the NIC
+* an initramfs: static busybox, ``tests/kernel/init.sh`` as ``/init``, the NIC
   (virtio-net) and netconsole modules of that kernel, decompressed, with a
   ``load.order`` file, and ``nctest.ko``.
 
@@ -29,10 +29,11 @@ import shutil
 import subprocess
 import tempfile
 
-HERE = pathlib.Path(__file__).resolve().parent
-CACHE = pathlib.Path(os.environ.get("NETCONSOLE_KERNEL_CACHE", HERE / ".cache"))
-MODULE_SRC = HERE / "nctest"
-INIT_SCRIPT = HERE / "init.sh"
+# the kernel tier's folder: the guest's sources and the build cache
+TIER = pathlib.Path(__file__).resolve().parents[1] / "kernel"
+CACHE = pathlib.Path(os.environ.get("NETCONSOLE_KERNEL_CACHE", TIER / ".cache"))
+MODULE_SRC = TIER / "nctest"
+INIT_SCRIPT = TIER / "init.sh"
 BUSYBOX = pathlib.Path("/bin/busybox")
 # Bump when the layout of the initramfs changes in a way the hash cannot see.
 LAYOUT_VERSION = "1"

@@ -11,11 +11,11 @@ import sys
 
 # name -> module implementing it
 COMMANDS = {
-    "decode": "syslogng_netconsole.cmd_decode",
-    "replay": "syslogng_netconsole.cmd_replay",
-    "analyze": "syslogng_netconsole.cmd_analyze",
-    "incidents": "syslogng_netconsole.cmd_incidents",
-    "test-alert": "syslogng_netconsole.cmd_test_alert",
+    "decode": "syslogng_netconsole.cli.decode",
+    "replay": "syslogng_netconsole.cli.replay",
+    "analyze": "syslogng_netconsole.cli.analyze",
+    "incidents": "syslogng_netconsole.cli.incidents",
+    "test-alert": "syslogng_netconsole.cli.test_alert",
 }
 
 

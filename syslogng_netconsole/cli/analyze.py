@@ -4,18 +4,19 @@ Inputs: pcap/pcapng captures (decoded and reassembled as `decode` does, with
 each packet's capture time as the clock), and plain text: serial console logs,
 dmesg output with or without `[ts]` prefixes, /dev/kmsg dumps, and the per-host
 files the drop-in writes (textinput.py). Every sender stream runs through the
-same Detector as the syslog-ng destination; its timeouts are driven by the
-records' own times, so a report ends here as it would have ended live.
+same detector pool as the syslog-ng destination (reports/pool.py); its timeouts
+are driven by the records' own times, so a report ends here as it would have
+ended live.
 """
 
 import io
 import json
 import sys
-from collections import OrderedDict
 from typing import Iterable, Iterator, List, Tuple
 
-from syslogng_netconsole.incident import Incident
-from syslogng_netconsole.records import Record
+from syslogng_netconsole.incidents.incident import Incident
+from syslogng_netconsole.alerts.sanitize import printable
+from syslogng_netconsole.ingest.records import Record
 
 HELP = "print the kernel crash reports (incidents) found in captures and console logs"
 
@@ -33,51 +34,11 @@ def add_arguments(parser):
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="pcap/pcapng capture, console/dmesg text, or a per-host log file "
                              "('-' = text on stdin)")
-    parser.add_argument("--json", action="store_true",
-                        help="one JSON object per incident instead of a summary")
-    parser.add_argument("--text", action="store_true",
-                        help="also print each incident's full report text")
+    for flag, text in (("--json", "one JSON object per incident instead of a summary"),
+                       ("--text", "also print each incident's full report text")):
+        parser.add_argument(flag, action="store_true", help=text)
     parser.add_argument("--host", metavar="NAME",
                         help="host name for text inputs (default: the file name without extension)")
-
-
-class StreamAnalyzer:
-    """One Detector per sender stream, driven by the records' own clock."""
-
-    def __init__(self):
-        # imported here so that a broken detector never breaks the other sub-commands
-        from syslogng_netconsole.reports import Detector
-        self._new = Detector
-        self._detectors = OrderedDict()
-        self._out: List[Incident] = []
-        self.now = 0.0
-
-    def _collect(self, det):
-        self._out.extend(det.incidents())
-
-    def tick(self, now: float):
-        """Run every timeout due at `now` (a live timer would have)."""
-        self.now = max(self.now, now)
-        for det in self._detectors.values():
-            deadline = det.next_deadline()
-            if deadline is not None and deadline <= self.now:
-                det.expire(self.now)
-                self._collect(det)
-
-    def feed(self, rec: Record, now: float):
-        self.tick(now)
-        det = self._detectors.get(rec.stream)
-        if det is None:
-            det = self._detectors[rec.stream] = self._new()
-        det.feed(rec, self.now)
-        self._collect(det)
-
-    def finish(self) -> List[Incident]:
-        for det in self._detectors.values():
-            det.flush(self.now)
-            self._collect(det)
-        out, self._out = self._out, []
-        return out
 
 
 def is_capture(head: bytes) -> bool:
@@ -87,10 +48,11 @@ def is_capture(head: bytes) -> bool:
 def capture_records(name: str, data: bytes, errors: list) -> Iterator[Tuple[Record, float]]:
     """(record, clock) pairs of a capture, through the collector's core as in
     `decode`; read errors are appended to `errors` (records before them are kept)."""
-    from syslogng_netconsole.pcap import CaptureReader, PcapError
-    from syslogng_netconsole.reassembly import CaptureFeed, Limits, Reassembler
+    from syslogng_netconsole.ingest.capture import CaptureReader, PcapError
+    from syslogng_netconsole.ingest.capture import CaptureFeed
+    from syslogng_netconsole.ingest.reassembly import ReassemblyLimits, Reassembler
 
-    feed = CaptureFeed(Reassembler(Limits()))
+    feed = CaptureFeed(Reassembler(ReassemblyLimits()))
     try:
         yield from feed.packets(CaptureReader(io.BytesIO(data), name=name))
     except PcapError as exc:
@@ -99,7 +61,7 @@ def capture_records(name: str, data: bytes, errors: list) -> Iterator[Tuple[Reco
 
 
 def text_records(path: str, text_stream, host: str) -> Iterator[Tuple[Record, float]]:
-    from syslogng_netconsole.textinput import records_from_lines
+    from syslogng_netconsole.ingest.textinput import records_from_lines
     for rec in records_from_lines(text_stream, host):
         yield rec, rec.recv_time
 
@@ -107,12 +69,17 @@ def text_records(path: str, text_stream, host: str) -> Iterator[Tuple[Record, fl
 def analyze_records(pairs: Iterable[Tuple[Record, float]]) -> List[Incident]:
     """The incidents of a sequence of (record, clock) pairs; a report seen through
     two streams of one host (plain and extended targets) once, as the store keeps it."""
-    from syslogng_netconsole.store import same_report_key
-    sa = StreamAnalyzer()
+    from syslogng_netconsole.incidents.store import same_report_key
+    # imported here so that a broken detector never breaks the other sub-commands
+    from syslogng_netconsole.reports.pool import DetectorPool
+    pool, clock = DetectorPool(), 0.0
     for rec, now in pairs:
-        sa.feed(rec, now)
+        clock = max(clock, now)
+        pool.expire(clock)              # the timeouts a live timer would have run
+        pool.feed(rec, clock)
+    pool.flush(clock)
     out, seen = [], set()
-    for inc in sa.finish():
+    for inc in pool.drain():
         key = same_report_key(inc)
         if key is not None:
             if key in seen:
@@ -124,7 +91,7 @@ def analyze_records(pairs: Iterable[Tuple[Record, float]]) -> List[Incident]:
 
 def analyze_path(path: str, host=None, errors=None) -> List[Incident]:
     """Incidents of one input file (capture or text), as the CLI finds them."""
-    from syslogng_netconsole.textinput import host_from_path, open_text
+    from syslogng_netconsole.ingest.textinput import host_from_path, open_text
     errors = [] if errors is None else errors
     if path == "-":
         stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="backslashreplace")
@@ -146,14 +113,9 @@ def incident_json(path: str, inc: Incident) -> dict:
     return d
 
 
-def _one_line(s, limit=160) -> str:
-    s = "".join(c if c.isprintable() else " " for c in str(s))
-    return s[:limit]
-
-
 def summary(path: str, inc: Incident) -> str:
     flags = [f for f in ("panicked", "corrupted", "truncated") if getattr(inc, f)]
-    lines = ["%s: %s: %s" % (_one_line(path), _one_line(inc.host, 60), _one_line(inc.title))]
+    lines = ["%s: %s: %s" % (printable(path), printable(inc.host, 60), printable(inc.title))]
     where = []
     if inc.first_seq is not None:
         where.append("seq=%s..%s" % (inc.first_seq, inc.last_seq))
@@ -164,9 +126,9 @@ def summary(path: str, inc: Incident) -> str:
     lines.append("    type=%s%s release=%s boot=%d %s" % (
         inc.type, " " + ",".join(flags) if flags else "", inc.release or "-", inc.boot,
         " ".join(where)))
-    lines.append("    first line: %s" % _one_line(inc.first_line))
+    lines.append("    first line: %s" % printable(inc.first_line))
     if inc.alt_titles:
-        lines.append("    also known as: %s" % "; ".join(_one_line(t) for t in inc.alt_titles))
+        lines.append("    also known as: %s" % "; ".join(printable(t) for t in inc.alt_titles))
     lines.append("    signature: %s" % inc.signature)
     return "\n".join(lines)
 
@@ -197,7 +159,7 @@ def run(args) -> int:
                 out.write(summary(path, inc) + "\n")
                 if args.text:
                     for line in inc.text.split("\n"):
-                        out.write("    | %s\n" % _one_line(line, 1000))
+                        out.write("    | %s\n" % printable(line, 1000))
     if not args.json:
         out.write("%d incident(s) in %d input(s)\n" % (total, len(args.inputs)))
     out.flush()

@@ -1,9 +1,8 @@
 """Boot a Debian kernel in QEMU that sends netconsole to a collector on the host.
 
-API (for this tier and for the crash-detection, alert and packaging tiers)::
+API (for the kernel, incidents and alert tiers)::
 
-    import sys; sys.path.insert(0, "tests/kernel")
-    from guest_run import boot_guest, MODES, SCENARIOS
+    from harness.guest_run import boot_guest, MODES, SCENARIOS
 
     run = boot_guest("6.1", "extended", "oops-panic", collector_port, workdir)
     run.serial_log   # pathlib.Path: the guest's serial console (ground truth)
@@ -19,7 +18,9 @@ or a full release. ``mode`` is one of MODES: ``plain``, ``extended``,
 ``release`` (extended with the ``r`` release prefix, 6.6+) or ``configfs``
 (an extended configfs target with two userdata entries, ``guest`` and
 ``role``; 6.9+ for userdata). ``scenario`` is one of SCENARIOS (see
-``init.sh`` and ``nctest/nctest.c``).
+``tests/kernel/init.sh`` and ``tests/kernel/nctest/nctest.c``); EXPECT holds,
+per scenario, the lines that prove it happened. ``missing_tools()`` says why
+this host cannot boot guests (None if it can).
 
 Networking is QEMU user mode (slirp): the guest sends to 10.0.2.2:PORT and
 the datagrams arrive on the host at 127.0.0.1:PORT from 127.0.0.1 (a slirp
@@ -34,7 +35,7 @@ default to reproduce that.
 
 Acceleration: KVM only if a short probe boot under KVM works on this host
 (``/dev/kvm`` may open and still hang guests), otherwise TCG; the verdict is
-cached in ``.cache/accel-*.txt``. ``NETCONSOLE_QEMU_ACCEL=tcg|kvm`` forces it.
+cached in ``tests/kernel/.cache/accel-*.txt``. ``NETCONSOLE_QEMU_ACCEL=tcg|kvm`` forces it.
 """
 
 import dataclasses
@@ -42,11 +43,12 @@ import os
 import pathlib
 import platform
 import shlex
+import shutil
 import subprocess
 import time
 from typing import Optional
 
-import guest_build
+from harness import guest_build
 
 QEMU = "qemu-system-x86_64"
 MODES = ("plain", "extended", "release", "configfs")
@@ -54,6 +56,29 @@ MODES = ("plain", "extended", "release", "configfs")
 MODE_MIN_KERNEL = {"release": (6, 6), "configfs": (6, 9)}
 SCENARIOS = ("boot", "sysrq-t", "sysrq-l", "sysrq-m", "sysrq-c", "oops", "oops-panic",
              "bug", "warn", "warn3", "panic", "long", "burst")
+BURST_LINES = 5000
+# scenario -> [(regex on a line's text, how many lines at least)]: proof that
+# the guest did what the scenario says, on the console and in the decoded log
+EXPECT = {
+    "boot": [(r"^Linux version |^netconsole: network logging started", 1)],
+    "sysrq-t": [(r"^sysrq: Show State", 1), (r"^task:", 20)],
+    "sysrq-l": [(r"^sysrq: Show backtrace of all active CPUs", 1), (r"NMI backtrace", 1)],
+    "sysrq-m": [(r"^sysrq: Show Memory", 1), (r"^Mem-Info:", 1)],
+    "sysrq-c": [(r"^sysrq: Trigger a crash", 1), (r"^Kernel panic - not syncing: sysrq", 1)],
+    "oops": [(r"^BUG: kernel NULL pointer dereference", 1), (r"^Oops: ", 1),
+             (r"RIP: 0010:nctest_null_deref", 1), (r"^---\[ end trace ", 1)],
+    "oops-panic": [(r"^BUG: kernel NULL pointer dereference", 1),
+                   (r"^Kernel panic - not syncing: Fatal exception", 1)],
+    "bug": [(r"^kernel BUG at nctest\.c:\d+", 1), (r"invalid opcode", 1)],
+    "warn": [(r"^WARNING: CPU: \d+ PID: \d+ at nctest\.c:\d+ nctest_warn", 1),
+             (r"^nctest: WARN\(\) with a message, value=42", 1), (r"^---\[ end trace ", 1)],
+    "warn3": [(r"^WARNING: CPU: \d+ PID: \d+ at nctest\.c:\d+ nctest_warn3", 3),
+              (r"^---\[ end trace ", 3)],
+    "panic": [(r"^Kernel panic - not syncing: nctest: panic\(\) called on purpose", 1)],
+    "long": [(r"^nctest long1020: ", 1), (r"^nctest multiline: line 7 of 8", 1),
+             (r"^nctest utf8: ", 1), (r"^nctest escapes-big: ", 1), (r"^nctest cont: a b c$", 1)],
+    "burst": [(r"^nctest burst \d+/%d " % BURST_LINES, BURST_LINES)],
+}
 # scenarios that end in a panic (the guest reboots, QEMU exits on -no-reboot)
 PANICS = ("sysrq-c", "oops-panic", "panic")
 # wall-clock limit of one run under TCG; a 5,000-line burst takes longest
@@ -97,6 +122,18 @@ class GuestRun:
 
     def serial_text(self):
         return self.serial_log.read_bytes().decode("utf-8", "backslashreplace")
+
+
+def missing_tools():
+    """Why this host cannot boot guests, or None."""
+    if not shutil.which(QEMU):
+        return "qemu-system-x86_64 is not installed (tests/install-deps.sh installs it)"
+    if not os.path.exists("/bin/busybox"):
+        return "busybox-static is not installed"
+    for tool in ("cpio", "make", "gcc", "modprobe"):
+        if not shutil.which(tool):
+            return "%s is not installed" % tool
+    return None
 
 
 def kernel_tuple(kver):
@@ -188,7 +225,7 @@ def _probe_kvm(timeout=25):
         return proc.returncode == 0 and b"nctest-init: powering off" in text
 
 
-def boot_guest(kernel, mode, scenario, collector_port, workdir, lines=5000,
+def boot_guest(kernel, mode, scenario, collector_port, workdir, lines=BURST_LINES,
                timeout=None, name=None, nic=DEFAULT_NIC):
     """Boot `kernel` with netconsole in `mode` pointed at 10.0.2.2:collector_port
     (= 127.0.0.1:collector_port on the host), run `scenario`, power off or

@@ -12,8 +12,8 @@ import re
 import sys
 from collections import defaultdict
 
-from syslogng_netconsole.pcap import CaptureReader, PcapError
-from syslogng_netconsole.records import EXTENDED, PLAIN
+from syslogng_netconsole.ingest.capture import CaptureReader, PcapError
+from syslogng_netconsole.ingest.records import EXTENDED, PLAIN
 
 HELP = "print the decoded netconsole records of pcap/pcapng captures"
 
@@ -82,7 +82,7 @@ def _reader(name, buf):
 
 def _scan_streams(inputs, ports):
     """First pass: which streams, as the core keys them, the captures hold."""
-    from syslogng_netconsole import wire
+    from syslogng_netconsole.ingest import wire
 
     streams = set()
     for name, buf in inputs:
@@ -110,7 +110,8 @@ def record_json(rec):
 
 def run(args):
     # imported here so that `replay` and `--help` work whatever state the core is in
-    from syslogng_netconsole.reassembly import CaptureFeed, Limits, Reassembler
+    from syslogng_netconsole.ingest.capture import CaptureFeed
+    from syslogng_netconsole.ingest.reassembly import ReassemblyLimits, Reassembler
 
     out = sys.stdout
     if hasattr(out, "reconfigure"):
@@ -143,7 +144,7 @@ def run(args):
             for line in rec.dmesg().split("\n"):
                 out.write("%s: %s\n" % (pre, _escape_controls(line)))
 
-    core = Reassembler(Limits())
+    core = Reassembler(ReassemblyLimits())
     feed = CaptureFeed(core)
     skipped = defaultdict(int)
 

@@ -1,0 +1,147 @@
+"""Where the incidents destination puts a finished incident: the SQLite store
+(store.py), then one line in ``incidents.jsonl``, one internal log line, and the
+hand-off to alerts -- in that order, and only for an incident new to the store
+(a duplicate is counted, nothing else). Reports still open at deinit are parked
+in the store and unparked at the next init. Counters go to ``incidents-stats.json``.
+
+Pure of syslog-ng and of clocks: ``log(level, text)`` writes one line, and every
+call takes `now` (the caller's monotonic clock: retries, rate-limited logging)
+and, where something is written, `wall` (time.time()). Not thread-safe: one
+thread at a time (the destination's background thread, or init/deinit).
+"""
+
+import collections
+import json
+import os
+from typing import Callable, Iterable, List, Optional
+
+from syslogng_netconsole import jsonfiles
+from syslogng_netconsole.incidents.incident import Incident
+from syslogng_netconsole.alerts.sanitize import printable
+from syslogng_netconsole.incidents.store import Store, StoreError
+from syslogng_netconsole.ratelog import RateLimitedLog
+
+JSONL_NAME = "incidents.jsonl"
+STATS_NAME = "incidents-stats.json"
+PREFIX = "netconsole-incidents: "
+LOG_EVERY = 60.0          # seconds between two log lines about the same kind of trouble
+STORE_RETRY = 30.0        # seconds between attempts to reopen a failed store
+
+
+class IncidentSink:
+    """Store -> JSON line -> log line -> ``on_new(incident, wall)`` (alerts).
+
+    Counters (in ``counters``, a Counter that may be shared with the caller's):
+    stored, duplicates, store_errors, jsonl_errors, alert_errors, park_errors.
+    """
+
+    def __init__(self, state_dir: str, owner: str, log: Callable[[str, str], None],
+                 json_lines: bool = True, counters=None, ratelog=None,
+                 on_new: Optional[Callable[[Incident, float], None]] = None):
+        self.state_dir = state_dir
+        self.owner = owner              # whose parked reports are whose
+        self.json_lines = json_lines
+        self.on_new = on_new
+        self.counters = counters if counters is not None else collections.Counter()
+        self._log = log
+        self._trouble = ratelog or RateLimitedLog(log, PREFIX, LOG_EVERY)
+        self._store = None
+        self._retry_at = 0.0
+
+    @property
+    def store_ok(self) -> bool:
+        return self._store is not None
+
+    def open(self, now: float) -> bool:
+        """Open the store; on failure retry from add() every STORE_RETRY seconds."""
+        try:
+            os.makedirs(self.state_dir, exist_ok=True)
+            self._store = Store(self.state_dir)
+        except (OSError, StoreError) as exc:
+            self._store = None
+            self._retry_at = now + STORE_RETRY
+            self._trouble("store-open", "incident store unavailable, retrying every %ds "
+                          "(incidents go to the internal log meanwhile): %s"
+                          % (STORE_RETRY, exc), now, "error")
+        return self._store is not None
+
+    def close(self):
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def add(self, inc: Incident, now: float, wall: float) -> bool:
+        """Store one finished incident; True if it was new (and handed on)."""
+        if self._store is None and now >= self._retry_at:
+            self.open(now)
+        new = True
+        if self._store is not None:
+            try:
+                new = self._store.add(inc, wall)
+            except StoreError as exc:
+                self.counters["store_errors"] += 1
+                self._trouble("store-add", "cannot store incident: %s" % exc, now, "error")
+        else:
+            self.counters["store_errors"] += 1
+        if not new:
+            self.counters["duplicates"] += 1
+            return False
+        self.counters["stored"] += 1
+        if self.json_lines:
+            self._append_json(inc, now, wall)
+        self._log("info", PREFIX + "host=%s type=%s title=%s%s"
+                  % (printable(inc.host, 64), printable(inc.type, 40), printable(inc.title, 200),
+                     " (panicked)" if inc.panicked else ""))
+        if self.on_new is not None:
+            try:
+                self.on_new(inc, wall)
+            except Exception as exc:
+                self.counters["alert_errors"] += 1
+                self._trouble("alert", "alert hook: %r" % (exc,), now, "error")
+        return True
+
+    def _append_json(self, inc: Incident, now: float, wall: float):
+        d = inc.to_dict()
+        d["stored_at"] = wall
+        line = json.dumps(d, sort_keys=True) + "\n"       # ensure_ascii: no raw control chars
+        try:
+            jsonfiles.append_line(os.path.join(self.state_dir, JSONL_NAME), line)
+        except OSError as exc:
+            self.counters["jsonl_errors"] += 1
+            self._trouble("jsonl", "cannot append to %s: %s" % (JSONL_NAME, exc), now, "error")
+
+    def park(self, incidents: Iterable[Incident], now: float, wall: float):
+        """Keep the open reports' snapshots in the store until the next unpark()."""
+        incidents = list(incidents)
+        if self._store is None:
+            if incidents:
+                self.counters["park_errors"] += len(incidents)
+                self._log("error", PREFIX + "no store: %d open report(s) are lost if this is "
+                          "a shutdown (a reload continues them)" % len(incidents))
+            return
+        try:
+            self._store.park(self.owner, incidents, wall)
+        except StoreError as exc:
+            self.counters["park_errors"] += 1
+            self._trouble("park", str(exc), now, "error")
+
+    def unpark(self, now: float) -> List[Incident]:
+        """The snapshots parked at the last deinit (removed from the store)."""
+        if self._store is None:
+            return []
+        try:
+            return self._store.unpark(self.owner)
+        except StoreError as exc:
+            self._trouble("unpark", str(exc), now, "error")
+            return []
+
+    def write_stats(self, gauges: dict):
+        """Counters plus the caller's gauges into incidents-stats.json (atomic)."""
+        doc = dict(self.counters)
+        doc.update(gauges)
+        doc["store_ok"] = self._store is not None
+        try:
+            jsonfiles.write_atomic(os.path.join(self.state_dir, STATS_NAME), doc,
+                                   sort_keys=True)
+        except OSError:
+            pass                        # the store error is already reported

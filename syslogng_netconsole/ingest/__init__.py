@@ -1,0 +1,1 @@
+"""Bytes in, Records out: the wire format, reassembly per sender stream, captures and text input."""

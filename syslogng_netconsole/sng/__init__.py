@@ -1,0 +1,1 @@
+"""syslog-ng glue: the only modules that import syslogng."""

@@ -1,0 +1,348 @@
+"""What one netconsole() source listens with, kept across syslog-ng reloads: UDP
+sockets, reassembly state, records not yet posted, counters.
+
+A reload builds a new source instance but keeps this module (it is not re-imported),
+so endpoints live in the registry below: the next instance takes its endpoint over
+(`take`) while the kernel buffers datagrams, and no port is closed and reopened.
+
+No syslogng import: the source passes `say` (a RateLimitedLog) for trouble that can
+repeat and logs what these functions return. Time is an argument (monotonic seconds).
+"""
+
+import collections
+import os
+import select
+import socket
+import threading
+from typing import Dict, List, Optional, Tuple
+
+from ..ingest.reassembly import Reassembler
+
+RECV_SIZE = 65536          # largest UDP payload is 65527 bytes: nothing is ever cut
+READ_BATCH = 256           # datagrams read per socket before timers and posting run
+MAX_HELD = 20000           # records waiting while syslog-ng has suspended us...
+MAX_HELD_BYTES = 32 << 20  # ...and their text; beyond either, the oldest are dropped (counted)
+ORPHAN_GRACE = 30.0        # seconds an untaken endpoint (port left the config) stays open
+BIND_RETRY = 5.0           # seconds between attempts to bind a busy port
+
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # Linux; Python has no name for it
+
+
+def bind(addr: str, port: int, rcvbuf: int, reuseport: bool, warn) -> socket.socket:
+    """A non-blocking UDP socket bound to addr:port; OSError when it cannot be."""
+    fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    try:
+        if fam == socket.AF_INET6:
+            # "::" means IPv6 only; list "0.0.0.0,::" for both families
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        if reuseport:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        set_rcvbuf(s, rcvbuf, warn)
+        s.bind((addr, port))
+        s.setblocking(False)
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def set_rcvbuf(s: socket.socket, rcvbuf: int, warn) -> None:
+    """SO_RCVBUF; above net.core.rmem_max, SO_RCVBUFFORCE (needs CAP_NET_ADMIN, as
+    journald does); else warn: a burst (sysrq-t, an oops storm) then loses datagrams."""
+    if not rcvbuf:
+        return
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    got = s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2  # Linux reports double
+    if got < rcvbuf:
+        try:
+            s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
+            got = s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2
+        except OSError:
+            pass
+    if got < rcvbuf:
+        warn("the kernel capped the receive buffer (SO_RCVBUF) at %d bytes instead of %d: "
+             "raise net.core.rmem_max (sysctl) to absorb bursts" % (got, rcvbuf))
+
+
+def kernel_drops(socks) -> Optional[int]:
+    """Datagrams the kernel dropped on these sockets (buffer full), from /proc/net/udp*
+    (the last column, matched by socket inode); None when unreadable."""
+    inodes = set()
+    for sock in socks:
+        try:
+            inodes.add(str(os.fstat(sock.fileno()).st_ino))
+        except OSError:
+            pass
+    total, seen = 0, False
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            with open(table) as f:
+                next(f, None)
+                for line in f:
+                    cols = line.split()
+                    if len(cols) > 12 and cols[9] in inodes:
+                        total += int(cols[-1])
+                        seen = True
+        except (OSError, ValueError):
+            pass
+    return total if seen else None
+
+
+class Held(collections.deque):
+    """Records drained from the core but not yet posted, with their text size."""
+
+    nbytes = 0
+
+    def append(self, rec):
+        super().append(rec)
+        self.nbytes += len(rec.text)
+
+    def extend(self, recs):
+        for rec in recs:
+            self.append(rec)
+
+    def popleft(self):
+        rec = super().popleft()
+        self.nbytes -= len(rec.text)
+        return rec
+
+    def full(self, fraction=1.0) -> bool:
+        return len(self) >= MAX_HELD * fraction or self.nbytes >= MAX_HELD_BYTES * fraction
+
+
+class Endpoint:
+    """Sockets + reassembly state of one configured source; survives reloads.
+    `settings` are the source's parsed options (ip, port, rcvbuf, reuseport, ...)."""
+
+    def __init__(self, key, settings, limits):
+        self.key = key
+        self.settings = settings
+        self.core = Reassembler(limits)
+        self.socks = {}                      # addr -> socket
+        self.held = Held()                   # records drained from the core, not yet posted
+        self.counters = collections.Counter()
+        self.owner = None                    # the source instance using it, or None
+        self.orphaned_at = None              # monotonic time it lost its owner
+        self.next_bind = 0.0
+        self.last_expire = 0.0
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
+
+    def close(self):
+        for s in self.socks.values():
+            s.close()
+        self.socks.clear()
+        for fd in (self.wake_r, self.wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def apply_rcvbuf(self, now: float, say) -> None:
+        """A taken-over endpoint: apply a changed rcvbuf to the sockets it has."""
+        for s in self.socks.values():
+            try:
+                set_rcvbuf(s, self.settings["rcvbuf"], lambda t: say("rcvbuf", t, now, "warning"))
+            except OSError:
+                pass
+
+    def bind_missing(self, now: float, say) -> List[str]:
+        """Bind the configured addresses not yet bound (retried every BIND_RETRY);
+        returns the addresses bound now."""
+        st, bound = self.settings, []
+        if now < self.next_bind:
+            return bound
+        for addr in st["ip"]:
+            if addr in self.socks:
+                continue
+            try:
+                self.socks[addr] = bind(addr, st["port"], st["rcvbuf"], st["reuseport"],
+                                        lambda t: say("rcvbuf", t, now, "warning"))
+                bound.append(addr)
+            except OSError as e:
+                self.counters["bind_errors"] += 1
+                self.next_bind = now + BIND_RETRY
+                say("bind", "cannot listen on %s port %d: %s; retrying every %ds"
+                    % (addr, st["port"], e.strerror or e, BIND_RETRY), now)
+        return bound
+
+    def wait(self, timeout: float, read: bool) -> List[socket.socket]:
+        """Block until a socket is readable, the wake pipe is written or `timeout`
+        seconds pass; read=False leaves datagrams in the kernel buffer. Returns the
+        readable sockets."""
+        # poll, not select: syslog-ng may hold far more than 1024 fds (a file per host)
+        poller = select.poll()
+        by_fd = {s.fileno(): s for s in self.socks.values()} if read else {}
+        for fd in [self.wake_r] + list(by_fd):
+            poller.register(fd, select.POLLIN)
+        try:
+            ready = poller.poll(timeout * 1000.0)
+        except InterruptedError:
+            ready = []
+        out = []
+        for fd, _ in ready:
+            if fd == self.wake_r:
+                try:
+                    os.read(self.wake_r, 4096)
+                except OSError:
+                    pass
+            elif fd in by_fd:
+                out.append(by_fd[fd])
+        return out
+
+    def wake(self) -> None:
+        """Make a wait() in another thread return (any thread may call this)."""
+        try:
+            os.write(self.wake_w, b"x")
+        except OSError:
+            pass  # pipe full: a wakeup is pending anyway (or closed: nobody waits)
+
+    def read(self, sock: socket.socket, now: float, say) -> None:
+        """Feed up to READ_BATCH datagrams of `sock` to the core."""
+        core, c = self.core, self.counters
+        dst_port = self.settings["port"]
+        for _ in range(READ_BATCH):
+            try:
+                payload, addr = sock.recvfrom(RECV_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:  # e.g. ICMP errors surfacing; never fatal
+                c["recv_errors"] += 1
+                say("recv", "receive error: %s" % e, now)
+                return
+            c["datagrams"] += 1
+            c["bytes"] += len(payload)
+            try:
+                core.process(payload, addr[0], addr[1], dst_port, now)
+            except Exception as e:  # bad input must never stop the loop
+                c["core_errors"] += 1
+                say("core", "reassembly failed on a %d-byte datagram from %s: %r"
+                    % (len(payload), addr[0], e), now)
+
+    def drain(self, now: float, say) -> None:
+        """Run the core's timers and move its records to `held`; beyond the cap
+        (syslog-ng stopped taking messages for long) drop the oldest, counted."""
+        try:
+            deadline = self.core.next_deadline()
+            # also once a second: expire() forgets idle hosts
+            if (deadline is not None and deadline <= now) or now - self.last_expire >= 1.0:
+                self.last_expire = now
+                self.core.expire(now)
+            self.held.extend(self.core.records())
+        except Exception as e:
+            self.counters["core_errors"] += 1
+            say("core", "reassembly timer failed: %r" % (e,), now)
+        excess = 0
+        while self.held.full():
+            self.held.popleft()
+            excess += 1
+        if excess:
+            self.counters["dropped_held"] += excess
+            say("held", "syslog-ng is not accepting messages; dropped %d records" % excess, now)
+
+    def timeout(self, now: float, posting: bool) -> float:
+        """Seconds the loop may wait: 0 with records to post, else until the core's
+        next deadline, at most 1 (stats, bind retries, orphan sweep)."""
+        if posting and self.held:
+            return 0.0
+        try:
+            deadline = self.core.next_deadline()
+        except Exception:
+            return 1.0
+        return 1.0 if deadline is None else min(1.0, max(0.0, deadline - now))
+
+    def counters_snapshot(self, log_suppressed: int) -> dict:
+        """source.* and core.* counters, the names the counters file and log show."""
+        out = {"source." + k: v for k, v in sorted(self.counters.items())}
+        out["source.held_records"] = len(self.held)
+        out["source.held_bytes"] = self.held.nbytes
+        out["core.pending_bytes"] = self.core.pending_bytes
+        out["source.log_suppressed"] = log_suppressed
+        for k, v in sorted(self.core.counters.items()):
+            out["core." + k] = v
+        return out
+
+
+# ----------------------------------------------------------------- registry
+
+_ENDPOINTS: Dict[tuple, Endpoint] = {}
+_LOCK = threading.Lock()
+
+
+class Busy(Exception):
+    """Another running source already uses this endpoint."""
+
+
+def _adopt_orphan(key, settings) -> Optional[Endpoint]:
+    """A reload that changed the source's addresses or name: take over the orphaned
+    endpoint of the same port (its state and the sockets still wanted), so the port is
+    never closed and reopened. Called with _LOCK held."""
+    for old_key, ep in list(_ENDPOINTS.items()):
+        if ep.owner is None and old_key[1] == key[1] and old_key[3] == key[3]:
+            del _ENDPOINTS[old_key]
+            for addr in list(ep.socks):
+                if addr not in settings["ip"]:
+                    ep.socks.pop(addr).close()
+            ep.key = key
+            _ENDPOINTS[key] = ep
+            return ep
+    return None
+
+
+def take(name: str, settings, limits, owner) -> Tuple[Endpoint, bool]:
+    """The endpoint of source `name` for `owner`: the one of the previous configuration
+    (a reload: its state goes on), an orphan of the same port, or a new one. Returns
+    (endpoint, fresh); raises Busy when another running source has it."""
+    key = (name, settings["port"], settings["ip"], settings["reuseport"])
+    with _LOCK:
+        ep = _ENDPOINTS.get(key)
+        if ep is not None and ep.owner is not None:
+            raise Busy(key)
+        if ep is None:
+            ep = _adopt_orphan(key, settings)
+        fresh = ep is None
+        if fresh:
+            ep = _ENDPOINTS[key] = Endpoint(key, settings, limits)
+        else:
+            ep.counters["reloads"] += 1
+        ep.owner, ep.orphaned_at = owner, None
+        ep.settings = settings
+    return ep, fresh
+
+
+def keep_previous(name, owner) -> Optional[Endpoint]:
+    """A reload with a bad configuration on syslog-ng 3.x: the orphaned endpoint of
+    source `name` (or the only orphan), taken by `owner` with its old settings;
+    None when there is none (start-up)."""
+    with _LOCK:
+        orphans = [ep for ep in _ENDPOINTS.values() if ep.owner is None]
+        mine = [ep for ep in orphans if ep.key[0] == name] or (orphans if len(orphans) == 1 else [])
+        if not mine:
+            return None
+        ep = mine[0]
+        ep.owner, ep.orphaned_at = owner, None
+        ep.counters["reloads"] += 1
+    return ep
+
+
+def release(ep: Endpoint, owner, now: float) -> None:
+    """`owner` stops using `ep`: it waits for the next configuration to take it."""
+    with _LOCK:
+        if ep.owner is owner:
+            ep.owner = None
+            ep.orphaned_at = now
+
+
+def sweep_orphans(now: float) -> List[int]:
+    """Close endpoints no configuration has taken for ORPHAN_GRACE (port removed);
+    returns their ports."""
+    closed = []
+    with _LOCK:
+        for key, ep in list(_ENDPOINTS.items()):
+            if ep.owner is None and ep.orphaned_at is not None and now - ep.orphaned_at > ORPHAN_GRACE:
+                del _ENDPOINTS[key]
+                ep.close()
+                closed.append(key[1])
+    return closed

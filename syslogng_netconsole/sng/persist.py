@@ -1,0 +1,78 @@
+"""The source's files in its state_dir: records saved at a stop for the next start
+(``source-<port>.pending.jsonl``) and the counters (``source-<port>.json``, read by
+people, tests and the kernel tier).
+
+deinit() cannot tell a reload from a stop. So it saves what a stop would lose; the
+next instance deletes the file when it takes the live state over (reload), or posts
+the saved records (restart). Records carry monotonic times in memory and wall-clock
+times on disk: `wall_offset` = time.time() - time.monotonic() converts.
+
+No syslogng import; functions raise OSError/ValueError, the caller counts and logs.
+"""
+
+import copy
+import dataclasses
+import json
+import os
+from typing import List, Optional
+
+from .. import jsonfiles
+from ..ingest.records import Record
+
+
+def pending_path(state_dir: str, port: int) -> Optional[str]:
+    return os.path.join(state_dir, "source-%d.pending.jsonl" % port) if state_dir else None
+
+
+def save_pending(path: str, held, core, now: float, wall_offset: float) -> None:
+    """Save what a stop would lose: the `held` records, then the pieces the `core`
+    (a Reassembler) still holds, as the incomplete records they would become. The
+    live state is left untouched (a reload keeps it)."""
+    core = copy.deepcopy(core)
+    core.flush(now)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    jsonfiles.write_lines_atomic(path, (_to_json(rec, wall_offset) for rec in list(held) + core.records()))
+
+
+def _to_json(rec: Record, wall_offset: float) -> dict:
+    d = dataclasses.asdict(rec)
+    d["recv_time"] = rec.recv_time + wall_offset if rec.recv_time else 0.0
+    return d
+
+
+def take_saved(path: Optional[str], fresh: bool, wall_offset: float) -> List[Record]:
+    """The records saved at the last stop, and the file removed. fresh=False (a
+    reload took the live state over, which still has them): [] and the file removed.
+    A file that cannot be read is renamed to <path>.bad (kept for a person, never
+    retried) and the error raised."""
+    if not path or not os.path.exists(path):
+        return []
+    try:
+        recs = []
+        if fresh:
+            with open(path) as f:
+                for line in f:
+                    d = json.loads(line)
+                    if d.get("recv_time"):
+                        d["recv_time"] -= wall_offset
+                    recs.append(Record(**d))
+        os.unlink(path)
+        return recs
+    except Exception:
+        try:
+            os.replace(path, path + ".bad")
+        except OSError:
+            pass
+        raise
+
+
+def counters_path(state_dir: str, port: int) -> str:
+    return os.path.join(state_dir, "source-%d.json" % port)
+
+
+def write_counters(state_dir: str, port: int, ips, counters: dict, wall: float) -> None:
+    """Rewrite the counters file (OSError raised)."""
+    os.makedirs(state_dir, exist_ok=True)
+    jsonfiles.write_atomic(counters_path(state_dir, port),
+                           {"time": wall, "port": port, "ip": list(ips), "counters": counters},
+                           indent=1, sort_keys=True)

@@ -1,0 +1,337 @@
+"""The `netconsole()` source: a syslog-ng Python `LogSource` that owns its UDP sockets.
+
+Why its own sockets rather than syslog-ng's `udp()`: `udp()` strips the datagram's
+trailing newline (which tells a cut plain line from a whole one), cuts values at NUL
+in 3.38 and hides the sender's port; and a parser only runs when a message arrives, so
+a silent host's held pieces would never come out. Here a timer (the poll timeout =
+the core's `next_deadline()`) expires them.
+
+Life cycle (checked on 3.38 and 4.8): `init()` (main thread) -> `run()` (a syslog-ng
+thread; the only one allowed to `post_message`) ... `request_exit()` (main thread) ->
+`run()` returns -> `deinit()`. A reload builds a NEW instance; the sockets, the
+reassembly state and the records not yet posted live on in `endpoint`'s registry and
+the next instance takes them over. This module is the syslog-ng wiring only: options,
+the loop, LogMessage building, flow control and logging.
+
+Counters: `source.*` (the endpoint) and `core.*` (the reassembler) are logged to
+syslog-ng's internal log every `stats_interval` seconds and at deinit, and written as
+JSON to `<state_dir>/source-<port>.json` (at most once a second, when they changed).
+
+Runs on 3.38 (bytes values, str options, no set_source_ipaddress: SOURCEIP stays
+127.0.0.1 there; HOST is the sender) and 4.x strict (typed options, base classes).
+"""
+
+import datetime
+import ipaddress
+import re
+import threading
+import time
+
+try:  # inside syslog-ng (3.38 and 4.x both require the LogSource base class)
+    from syslogng import LogSource as _Base
+    from syslogng import LogMessage
+    from syslogng import Logger as _SngLogger
+    _log = _SngLogger()
+except ImportError:  # plain Python: imports work, tests can drive the class
+    import logging
+    _Base = object
+    LogMessage = None
+    _log = logging.getLogger("syslogng_netconsole.source")
+
+from .. import options as opt
+from ..ingest.reassembly import ReassemblyLimits
+from ..ratelog import RateLimitedLog
+from . import endpoint, persist
+from .messages import PREFIX, message_pairs, record_pri, visible_nul
+
+# syslog-ng 4.x (LogMessage.get_as_str exists) reverts a reload whose init() fails;
+# 3.x aborts. Outside syslog-ng: behave like 4.x (plain failure).
+_FAILED_RELOAD_REVERTS = LogMessage is None or hasattr(LogMessage, "get_as_str")
+
+STATS_FILE_PERIOD = 1.0    # the counters file is rewritten at most this often
+LOG_EVERY = 10.0           # one line per error kind per this many seconds
+
+
+def _to_addrs(v):
+    addrs = tuple(a for a in re.split(r"[\s,]+", str(v).strip()) if a)
+    if not addrs:
+        raise ValueError("expected an IPv4 or IPv6 address")
+    for a in addrs:
+        ipaddress.ip_address(a)  # ValueError names the bad one
+    return addrs
+
+
+# option name -> (converter, default); "" in the SCL means "the default"
+OPTIONS = {
+    "ip": (_to_addrs, ("0.0.0.0",)),
+    "port": (opt.port, 6666),
+    "rcvbuf": (opt.at_least(int, 0), 4194304),
+    "reuseport": (opt.boolean, False),
+    "state_dir": (str, ""),
+    "stats_interval": (opt.at_least(float, 0), 300.0),
+}
+# reassembly limits: option name -> ReassemblyLimits attribute, converter (default: the core's)
+LIMIT_OPTIONS = {
+    "fragment_timeout": ("frag_timeout", opt.at_least(float, 0)),
+    "line_timeout": ("line_timeout", opt.at_least(float, 0)),
+    "reorder_window": ("reorder_window", opt.at_least(float, 0)),
+    "max_hosts": ("max_streams", opt.at_least(int, 1)),
+    "max_pending": ("max_pending_bytes", opt.at_least(int, 1)),
+    "idle_timeout": ("idle_timeout", opt.at_least(float, 0)),
+}
+_TABLE = dict(OPTIONS, **{name: (conv, None) for name, (_, conv) in LIMIT_OPTIONS.items()})
+
+
+def parse_options(options):
+    """SCL options (str on 3.38, typed on 4.x) -> (settings, ReassemblyLimits).
+    Raises ValueError naming the option."""
+    values = opt.parse_table(_TABLE, options, "netconsole()")
+    settings = {name: values[name] for name in OPTIONS}
+    overrides = {attr: values[name] for name, (attr, _) in LIMIT_OPTIONS.items()
+                 if values[name] is not None}
+    return settings, ReassemblyLimits(**overrides)
+
+
+class NetconsoleSource(_Base):
+    """syslog-ng python() source class; see the module docstring."""
+
+    @staticmethod
+    def generate_persist_name(options):
+        # one name per listen address/port: several netconsole() sources need no persist-name()
+        o = dict(options or {})
+        return "netconsole(%s,%s)" % (str(o.get("ip", "")).replace(" ", ""), o.get("port", ""))
+
+    def init(self, options):
+        self._exit = threading.Event()
+        self._suspended = False
+        self._ep = None
+        self._say = RateLimitedLog(lambda level, text: getattr(_log, level)(text),
+                                   "netconsole: ", LOG_EVERY)
+        try:
+            settings, limits = parse_options(options)
+        except ValueError as e:
+            _log.error(str(e))
+            return self._bad_reload()  # at start-up: False, the one real config error
+        try:
+            return self._take_endpoint(settings, limits)
+        except Exception as e:  # never fail a (re)load for a recoverable problem
+            _log.error("netconsole: cannot set up the source on port %d: %r; it receives nothing"
+                       % (settings["port"], e))
+            self._ep = None
+            return True
+
+    def _bad_reload(self) -> bool:
+        """A config error. syslog-ng 3.x aborts (SIGABRT) when a reload fails, 4.4+
+        reverts to the old config: so on 3.x, during a reload, keep this source running
+        with its previous settings instead (the error above says what to fix)."""
+        if _FAILED_RELOAD_REVERTS:
+            return False
+        ep = endpoint.keep_previous(getattr(self, "persist_name", None), self)
+        if ep is None:
+            return False  # start-up (or nothing to keep): fail as usual
+        _log.error("netconsole: keeping the previous settings of the source on port %d until the "
+                   "configuration is fixed (syslog-ng 3.x would abort on a failed reload)"
+                   % ep.settings["port"])
+        self._use(ep, time.monotonic())
+        return True
+
+    def _take_endpoint(self, settings, limits) -> bool:
+        name = getattr(self, "persist_name", None) or "netconsole"
+        try:
+            ep, fresh = endpoint.take(name, settings, limits, self)
+        except endpoint.Busy:
+            _log.error("netconsole(): two sources listen on %s port %d; give one a "
+                       "persist-name() or another port" % (",".join(settings["ip"]), settings["port"]))
+            return False
+        if not fresh and ep.core.limits != limits:
+            _log.warning("netconsole: changed reassembly limits on port %d apply after a "
+                         "restart (a reload keeps the running state)" % settings["port"])
+        now = time.monotonic()
+        self._use(ep, now)
+        ep.apply_rcvbuf(now, self._say)
+        self._restore_pending(fresh)
+        self._bind_missing(now)
+        return True
+
+    def _use(self, ep, now: float) -> None:
+        self._ep, self._settings = ep, ep.settings
+        self._last_stats_log = now
+        self._last_stats_file = 0.0
+        self._written = None          # the counters last written to the file
+
+    def _bind_missing(self, now: float) -> None:
+        for addr in self._ep.bind_missing(now, self._say):
+            _log.info("netconsole: listening on %s port %d" % (addr, self._settings["port"]))
+
+    # ---------------------------------------------------------------- posting
+
+    def _make_message(self, rec, wall_offset: float, now: float):
+        msg = LogMessage(visible_nul(rec.text))
+        msg["HOST"] = rec.host
+        set_ip = getattr(msg, "set_source_ipaddress", None)  # 4.x only
+        if set_ip is not None:
+            set_ip(rec.host, rec.src_port)
+        msg.set_pri(record_pri(rec))
+        # a record that waited (fragments, reorder, continuations) keeps its arrival
+        # time; a fresh one keeps the message's own (= now), which costs nothing
+        if rec.recv_time and now - rec.recv_time > 0.05:
+            msg.set_timestamp(datetime.datetime.fromtimestamp(rec.recv_time + wall_offset,
+                                                              datetime.timezone.utc))
+        for name, value in message_pairs(rec):
+            msg[PREFIX + name] = value
+        return msg
+
+    def _post_held(self, now: float) -> None:
+        ep = self._ep
+        mono = time.monotonic()
+        wall_offset = time.time() - mono
+        while ep.held and not self._suspended:
+            rec = ep.held.popleft()
+            try:
+                msg = self._make_message(rec, wall_offset, mono)
+            except Exception as e:
+                ep.counters["message_errors"] += 1
+                self._say("message", "cannot build a message for a record of %s: %r"
+                          % (rec.host, e), now)
+                continue
+            try:
+                self.post_message(msg)
+                ep.counters["posted"] += 1
+            except Exception as e:
+                ep.counters["post_errors"] += 1
+                self._say("post", "post_message failed: %r" % (e,), now)
+
+    # suspend()/wakeup() make post_message non-blocking: when syslog-ng's window is
+    # full we hold records (and stop reading; the kernel buffers) instead of blocking
+    # the loop, so timers and request_exit() keep working.
+    def suspend(self):
+        self._suspended = True
+        if self._ep is not None:
+            self._ep.counters["suspends"] += 1
+
+    def wakeup(self):
+        self._suspended = False
+        self._wake()
+
+    def _wake(self):
+        ep = self._ep
+        if ep is not None:
+            ep.wake()
+
+    # ---------------------------------------------------------------- loop
+
+    def run(self):
+        ep = self._ep
+        if ep is None:  # set-up failed (logged in init): idle until stopped
+            self._exit.wait()
+            return
+        while not self._exit.is_set():
+            now = time.monotonic()
+            try:
+                self._bind_missing(now)
+                # while many records wait, leave datagrams in the kernel buffer
+                ready = ep.wait(ep.timeout(now, not self._suspended), not ep.held.full(0.5))
+                now = time.monotonic()
+                for sock in ready:
+                    ep.read(sock, now, self._say)
+                ep.drain(now, self._say)
+                self._post_held(now)
+                self._periodic(now)
+            except Exception as e:  # the loop itself must survive anything
+                ep.counters["loop_errors"] += 1
+                self._say("loop", "receive loop error: %r" % (e,), now)
+                self._exit.wait(0.1)
+        self._post_held(time.monotonic())  # complete records already drained
+        self._write_stats_file(time.time())
+
+    def request_exit(self):
+        self._exit.set()
+        self._wake()
+
+    def deinit(self):
+        ep = self._ep
+        if ep is None:
+            return
+        self._log_counters("reload or stop")
+        self._write_stats_file(time.time())
+        held_bytes, held_records = ep.core.pending_bytes, len(ep.held)
+        if held_bytes or held_records:
+            saved = self._save_pending()
+            _log.info("netconsole: port %d: %d bytes of unfinished records and %d records are kept "
+                      "for the next configuration%s"
+                      % (self._settings["port"], held_bytes, held_records,
+                         " and saved to %s for a restart" % saved if saved
+                         else " (lost if syslog-ng is stopping: no state_dir)"))
+        endpoint.release(ep, self, time.monotonic())
+        self._ep = None
+
+    # ---------------------------------------------------------------- restarts
+
+    def _pending_path(self):
+        return persist.pending_path(self._settings["state_dir"], self._settings["port"])
+
+    def _save_pending(self):
+        path = self._pending_path()
+        if not path:
+            return None
+        try:
+            now = time.monotonic()
+            persist.save_pending(path, self._ep.held, self._ep.core, now, time.time() - now)
+            return path
+        except Exception as e:
+            self._ep.counters["save_errors"] += 1
+            _log.warning("netconsole: cannot save unfinished records to %s: %r" % (path, e))
+            return None
+
+    def _restore_pending(self, fresh: bool) -> None:
+        """fresh: a new process (restart): post the saved records; else drop the file."""
+        path = self._pending_path()
+        try:
+            recs = persist.take_saved(path, fresh, time.time() - time.monotonic())
+        except Exception as e:
+            self._ep.counters["restore_errors"] += 1
+            _log.warning("netconsole: cannot restore saved records from %s: %r" % (path, e))
+            return
+        if recs:
+            self._ep.held.extend(recs)
+            self._ep.counters["restored"] += len(recs)
+            _log.info("netconsole: port %d: %d records saved at the last stop are posted now"
+                      % (self._settings["port"], len(recs)))
+
+    # ---------------------------------------------------------------- counters
+
+    def counters(self) -> dict:
+        return self._ep.counters_snapshot(self._say.suppressed)
+
+    def _log_counters(self, why: str) -> None:
+        parts = ["%s=%s" % (k, v) for k, v in self.counters().items() if v]
+        _log.info("netconsole: counters (%s) port=%d %s" % (why, self._settings["port"], " ".join(parts)))
+
+    def _write_stats_file(self, wall: float, counters=None) -> None:
+        state_dir = self._settings["state_dir"] if self._ep is not None else None
+        if not state_dir:
+            return
+        port = self._settings["port"]
+        try:
+            persist.write_counters(state_dir, port, self._settings["ip"], counters if counters is not None else self.counters(), wall)
+        except OSError as e:
+            self._ep.counters["stats_file_errors"] += 1
+            self._say("statsfile", "cannot write %s: %s" % (persist.counters_path(state_dir, port), e),
+                      time.monotonic(), "warning")
+
+    def _periodic(self, now: float) -> None:
+        interval = self._settings["stats_interval"]
+        if interval and now - self._last_stats_log >= interval:
+            self._last_stats_log = now
+            self._log_counters("periodic")
+        if now - self._last_stats_file >= STATS_FILE_PERIOD:
+            self._last_stats_file = now
+            drops = endpoint.kernel_drops(self._ep.socks.values())
+            if drops is not None and drops != self._ep.counters["kernel_drops"]:
+                self._ep.counters["kernel_drops"] = drops
+            counters = self.counters()
+            if counters != self._written:  # rewrite only when something happened
+                self._written = counters
+                self._write_stats_file(time.time(), counters)
+            for port in endpoint.sweep_orphans(now):
+                _log.info("netconsole: closing port %s of a source no longer configured" % (port,))

@@ -1,0 +1,102 @@
+"""incidents/sink.py: store -> JSON line -> log line -> alert hand-off, parking,
+the counters file; logging and times are the test's (the sink reads no clock)."""
+
+import json
+
+from syslogng_netconsole.incidents import sink as sink_mod
+from syslogng_netconsole.incidents.incident import Incident
+from syslogng_netconsole.incidents.sink import IncidentSink
+from syslogng_netconsole.incidents.store import read_incidents
+
+
+def incident(host="10.0.0.1", seq=100, title="BUG: kernel NULL pointer dereference"):
+    return Incident(host=host, type="NULL-POINTER", title=title, signature="sig",
+                    text="BUG: x\n", first_seq=seq, first_time=1.7e9, last_time=1.7e9)
+
+
+class Log(list):
+    def __call__(self, level, text):
+        self.append((level, text))
+
+
+def make(state, **kw):
+    log, handed = Log(), []
+    s = IncidentSink(str(state), "incidents|%s" % state, log,
+                     on_new=lambda inc, wall: handed.append((inc.host, wall)), **kw)
+    return s, log, handed
+
+
+def test_new_incident_goes_everywhere_once(tmp_path):
+    s, log, handed = make(tmp_path)
+    assert s.open(0.0) and s.store_ok
+    inc = incident(title="BUG: bad\x1b[31m")
+    assert s.add(inc, 1.0, 1234.5) is True
+    assert s.add(incident(), 2.0, 1235.0) is False            # same id: a duplicate
+    rows = read_incidents(str(tmp_path))
+    assert [r["id"] for r in rows] == [inc.id]
+    (line,) = (tmp_path / sink_mod.JSONL_NAME).read_text().splitlines()
+    assert json.loads(line)["id"] == inc.id and json.loads(line)["stored_at"] == 1234.5
+    assert log == [("info", "netconsole-incidents: host=10.0.0.1 type=NULL-POINTER "
+                            "title=BUG: bad [31m")]
+    assert handed == [("10.0.0.1", 1234.5)]
+    assert (s.counters["stored"], s.counters["duplicates"]) == (1, 1)
+    s.close()
+
+
+def test_json_lines_off_and_alert_hook_trouble_is_counted(tmp_path):
+    def boom(inc, wall):
+        raise RuntimeError("hook")
+
+    s, log, _ = make(tmp_path, json_lines=False)
+    s.on_new = boom
+    s.open(0.0)
+    assert s.add(incident(), 1.0, 2.0) is True
+    assert not (tmp_path / sink_mod.JSONL_NAME).exists()
+    assert s.counters["alert_errors"] == 1 and "alert hook" in log[-1][1]
+    s.close()
+
+
+def test_unusable_store_is_retried_and_counted(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    s, log, handed = make(blocker / "state")
+    assert s.open(0.0) is False and not s.store_ok
+    assert log[0][0] == "error" and "unavailable" in log[0][1]
+    s.add(incident(), 1.0, 1.0)                 # not retried yet: counted, still handed on
+    assert s.counters["store_errors"] == 1 and len(handed) == 1
+    blocker.unlink()                            # the directory can be made now
+    s.add(incident(seq=200), sink_mod.STORE_RETRY + 1.0, 2.0)
+    assert s.store_ok and len(read_incidents(str(blocker / "state"))) == 1
+    s.close()
+
+
+def test_park_and_unpark(tmp_path):
+    s, _, _ = make(tmp_path)
+    s.open(0.0)
+    s.park([incident(seq=1), incident(seq=2)], 1.0, 10.0)
+    assert read_incidents(str(tmp_path)) == []
+    assert sorted(i.first_seq for i in s.unpark(2.0)) == [1, 2]
+    assert s.unpark(3.0) == []                  # taken once
+    s.close()
+    assert s.unpark(4.0) == []                  # no store: nothing, no error
+
+
+def test_park_without_store_counts_the_lost_reports(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    s, log, _ = make(blocker / "state")
+    s.open(0.0)
+    s.park([incident(seq=1), incident(seq=2)], 1.0, 1.0)
+    assert s.counters["park_errors"] == 2 and "2 open report(s) are lost" in log[-1][1]
+
+
+def test_stats_file(tmp_path):
+    s, _, _ = make(tmp_path)
+    s.open(0.0)
+    s.counters["records"] += 5
+    s.write_stats({"streams": 2, "open_reports": 1})
+    doc = json.loads((tmp_path / sink_mod.STATS_NAME).read_text())
+    assert doc == {"records": 5, "streams": 2, "open_reports": 1, "store_ok": True}
+    s.close()
+    s.state_dir = str(tmp_path / "missing")
+    s.write_stats({})                           # unwritable: silently skipped
