@@ -35,6 +35,21 @@ def main_config(version: str, defines: dict) -> str:
     return "\n".join(lines)
 
 
+RCVBUF = 268435456  # the drop-in's netconsole_rcvbuf (scl/netconsole.conf)
+
+
+def warn_rmem_max() -> None:
+    """The packages raise net.core.rmem_max (packaging/sysctl.conf); a checkout cannot."""
+    try:
+        rmem_max = int(pathlib.Path("/proc/sys/net/core/rmem_max").read_text())
+    except (OSError, ValueError):
+        return
+    if rmem_max < RCVBUF:
+        print("devrun: net.core.rmem_max is %d: bursts beyond it are dropped unless syslog-ng may "
+              "force its buffer; to absorb a crash storm: sysctl -w net.core.rmem_max=%d"
+              % (rmem_max, RCVBUF), file=sys.stderr)
+
+
 def main(argv=None) -> int:
     env = os.environ
     binary = env.get("SYSLOG_NG", "/usr/sbin/syslog-ng")
@@ -58,6 +73,7 @@ def main(argv=None) -> int:
         "netconsole_logdir": str(logdir),
         "netconsole_statedir": str(rundir / "state"),
     }))
+    warn_rmem_max()
     child_env = dict(env)
     child_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(CHECKOUT), env.get("PYTHONPATH")) if p)
     args = [binary, "-F", "-e", "-f", str(cfg), "-R", str(rundir / "syslog-ng.persist"),

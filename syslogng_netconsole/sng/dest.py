@@ -5,6 +5,11 @@ drop-in puts it in the netconsole log path). It expands to a python() destinatio
 ``IncidentDestination`` with a ``value-pairs()`` of MESSAGE, HOST and the
 ``.netconsole.*`` names the detector reads (``messages.DEST_KEYS``).
 
+Two kinds of message arrive. An incident message (``.netconsole.incident`` set: the
+netconsole() source with ``detect("yes")`` found the report, sng/detect.py; the
+drop-in routes only these here) goes straight to the sink. A record message feeds
+the per-stream detectors here, for configurations that send records instead.
+
 This module is only the syslog-ng wiring of two pure parts: the per-stream detectors
 (reports/pool.py) and where finished incidents go (incidents/sink.py: store, JSON
 lines, log line, alerts).
@@ -48,7 +53,7 @@ from syslogng_netconsole.alerts import config as alert_config
 from syslogng_netconsole.incidents.sink import LOG_EVERY, PREFIX, IncidentSink
 from syslogng_netconsole.ratelog import RateLimitedLog
 from syslogng_netconsole.reports.pool import DetectorPool
-from syslogng_netconsole.sng.messages import record_from_message
+from syslogng_netconsole.sng.messages import incident_from_message, record_from_message
 from syslogng_netconsole.threads import name_os_thread
 
 TICK = 0.2                # seconds: the longest the thread sleeps (timer resolution)
@@ -143,6 +148,12 @@ class IncidentDestination(_Base):
             return True
         now = time.monotonic()
         try:
+            inc = incident_from_message(msg)
+            if inc is not None:         # found by the source (detect("yes")): store it
+                eng.stats["incidents_received"] += 1
+                self._backlog.append(inc)
+                self._wake.set()
+                return True
             rec = record_from_message(msg, now)
             with eng.lock:
                 finished = eng.pool.feed(rec, now)

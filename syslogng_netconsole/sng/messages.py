@@ -8,10 +8,14 @@ the SCL block's ``value-pairs()`` list is checked against ``DEST_KEYS`` by a tes
 Pure: no syslogng import (the glue passes LogMessage objects or value-pairs dicts).
 """
 
+import json
 import operator
 import re
 from typing import List, Optional, Tuple
 
+from ..alerts.sanitize import printable
+from ..incidents.incident import Incident
+from ..incidents.store import incident_from_dict
 from ..ingest import wire
 from ..ingest.records import EXTENDED, PLAIN, Record
 
@@ -37,8 +41,13 @@ DEST_FIELDS = {
     "lost_before": ("lost_before", int), "incomplete": ("incomplete", _flag),
     "src_port": ("src_port", int), "dst_port": ("dst_port", int),
 }
+# An incident message (the source's detect("yes")) carries the whole Incident as JSON
+# in this pair, and a few fields of it for native filters and destinations.
+INCIDENT = "incident"
+INCIDENT_PAIRS = ("incident_type", "incident_title", "signature", "panicked")
+INCIDENT_PRI = 2                  # kern.crit
 # the SCL value-pairs() keys of the incidents destination, in order
-DEST_KEYS = ("MESSAGE", "HOST") + tuple(PREFIX + n for n in DEST_FIELDS)
+DEST_KEYS = ("MESSAGE", "HOST") + tuple(PREFIX + n for n in DEST_FIELDS) + (PREFIX + INCIDENT,)
 
 _NUMBERS_OF = operator.attrgetter(*NUMBER_PAIRS)  # one C call per record (hot path)
 _TEXTS_OF = operator.attrgetter(*TEXT_PAIRS)
@@ -118,3 +127,32 @@ def record_from_message(msg, now: float) -> Record:
     if rec.format != EXTENDED:
         rec.format = PLAIN
     return rec
+
+
+# -- Incident <-> message (detection in the source) ---------------------------------
+
+def incident_pairs(inc: Incident) -> List[Tuple[str, str]]:
+    """(name, value) pairs under .netconsole. of an incident message; ASCII JSON, so
+    no NUL and no control character reaches a value."""
+    return [(INCIDENT, json.dumps(inc.to_dict(), sort_keys=True)),
+            ("incident_type", printable(inc.type, 40)), ("incident_title", printable(inc.title, 200)),
+            ("signature", printable(inc.signature, 64)), ("panicked", "1" if inc.panicked else "0")]
+
+
+def incident_text(inc: Incident) -> str:
+    """MESSAGE of an incident message: one printable line."""
+    return printable("kernel incident: %s%s" % (inc.title, " (panicked)" if inc.panicked else ""), 300)
+
+
+def incident_from_message(msg) -> Optional[Incident]:
+    """The Incident an incident message carries; None for a record message.
+    ValueError when the pair is there but is not an incident."""
+    v = msg.get(PREFIX + INCIDENT) if isinstance(msg, dict) else _get(msg, PREFIX + INCIDENT)
+    if v.__class__ is bytes:
+        v = v.decode("utf-8", "backslashreplace")
+    if not v:
+        return None
+    d = json.loads(v)
+    if not isinstance(d, dict) or not d.get("host") or not d.get("signature"):
+        raise ValueError("not an incident")
+    return incident_from_dict(d)

@@ -40,30 +40,36 @@ def _to_json(rec: Record, wall_offset: float) -> dict:
     return d
 
 
-def take_saved(path: Optional[str], fresh: bool, wall_offset: float) -> List[Record]:
-    """The records saved at the last stop, and the file removed. fresh=False (a
-    reload took the live state over, which still has them): [] and the file removed.
-    A file that cannot be read is renamed to <path>.bad (kept for a person, never
-    retried) and the error raised."""
+def take_json_lines(path: Optional[str], fresh: bool) -> List[dict]:
+    """The objects a stop saved in `path` (one JSON object per line), and the file
+    removed. fresh=False (a reload took the live state over, which still has them):
+    [] and the file removed. A file that cannot be read is renamed to <path>.bad
+    (kept for a person, never retried) and the error raised."""
     if not path or not os.path.exists(path):
         return []
     try:
-        recs = []
+        docs = []
         if fresh:
             with open(path) as f:
-                for line in f:
-                    d = json.loads(line)
-                    if d.get("recv_time"):
-                        d["recv_time"] -= wall_offset
-                    recs.append(Record(**d))
+                docs = [json.loads(line) for line in f]
         os.unlink(path)
-        return recs
+        return docs
     except Exception:
         try:
             os.replace(path, path + ".bad")
         except OSError:
             pass
         raise
+
+
+def take_saved(path: Optional[str], fresh: bool, wall_offset: float) -> List[Record]:
+    """The records saved at the last stop (take_json_lines), on the monotonic clock."""
+    recs = []
+    for d in take_json_lines(path, fresh):
+        if d.get("recv_time"):
+            d["recv_time"] -= wall_offset
+        recs.append(Record(**d))
+    return recs
 
 
 def counters_path(state_dir: str, port: int) -> str:

@@ -41,8 +41,10 @@ except ImportError:  # plain Python: imports work, tests can drive the class
 from .. import options as opt
 from ..ingest.reassembly import ReassemblyLimits
 from ..ratelog import RateLimitedLog
-from . import endpoint, persist
-from .messages import PREFIX, message_pairs, record_pri, visible_nul
+from . import endpoint, persist, restarts
+from .detect import SourceDetector
+from .messages import (INCIDENT_PRI, PREFIX, incident_pairs, incident_text, message_pairs,
+                       record_pri, visible_nul)
 
 # syslog-ng 4.x (LogMessage.get_as_str exists) reverts a reload whose init() fails;
 # 3.x aborts. Outside syslog-ng: behave like 4.x (plain failure).
@@ -69,6 +71,7 @@ OPTIONS = {
     "reuseport": (opt.boolean, False),
     "state_dir": (str, ""),
     "stats_interval": (opt.at_least(float, 0), 300.0),
+    "detect": (opt.boolean, False),     # crash detection here (sng/detect.py)
 }
 # reassembly limits: option name -> ReassemblyLimits attribute, converter (default: the core's)
 LIMIT_OPTIONS = {
@@ -146,15 +149,18 @@ class NetconsoleSource(_Base):
         if not fresh and ep.core.limits != limits:
             _log.warning("netconsole: changed reassembly limits on port %d apply after a "
                          "restart (a reload keeps the running state)" % settings["port"])
+        if settings["detect"] and getattr(ep, "detector", None) is None:
+            ep.detector = SourceDetector()
         now = time.monotonic()
         self._use(ep, now)
         ep.apply_rcvbuf(now, self._say)
-        self._restore_pending(fresh)
+        restarts.restore_at_start(ep, self._det, self._settings, fresh, _log)
         self._bind_missing(now)
         return True
 
     def _use(self, ep, now: float) -> None:
         self._ep, self._settings = ep, ep.settings
+        self._det = getattr(ep, "detector", None) if ep.settings["detect"] else None
         self._last_stats_log = now
         self._last_stats_file = 0.0
         self._written = None          # the counters last written to the file
@@ -185,8 +191,11 @@ class NetconsoleSource(_Base):
         ep = self._ep
         mono = time.monotonic()
         wall_offset = time.time() - mono
+        det = self._det
         while ep.held and not self._suspended:
             rec = ep.held.popleft()
+            if det is not None:
+                det.feed(rec, mono)       # never raises (the detector counts its errors)
             try:
                 msg = self._make_message(rec, wall_offset, mono)
             except Exception as e:
@@ -200,6 +209,28 @@ class NetconsoleSource(_Base):
             except Exception as e:
                 ep.counters["post_errors"] += 1
                 self._say("post", "post_message failed: %r" % (e,), now)
+
+    def _post_incidents(self, now: float) -> None:
+        """Detection timers, then one message per finished incident (sng/detect.py)."""
+        det, ep = self._det, self._ep
+        try:
+            det.run(now, time.time() - now)
+        except Exception as e:
+            ep.counters["detect_errors"] += 1
+            self._say("detect", "crash detection failed: %r" % (e,), now)
+        while det.out and not self._suspended:
+            inc = det.out.popleft()
+            try:
+                msg = LogMessage(incident_text(inc))
+                msg["HOST"] = inc.host
+                msg.set_pri(INCIDENT_PRI)
+                for name, value in incident_pairs(inc):
+                    msg[PREFIX + name] = value
+                self.post_message(msg)
+                ep.counters["posted_incidents"] += 1
+            except Exception as e:
+                ep.counters["post_errors"] += 1
+                self._say("post", "cannot post an incident of %s: %r" % (inc.host, e), now)
 
     # suspend()/wakeup() make post_message non-blocking: when syslog-ng's window is
     # full we hold records (and stop reading; the kernel buffers) instead of blocking
@@ -230,12 +261,14 @@ class NetconsoleSource(_Base):
             try:
                 self._bind_missing(now)
                 # while many records wait, leave datagrams in the kernel buffer
-                ready = ep.wait(ep.timeout(now, not self._suspended), not ep.held.full(0.5))
+                ready = ep.wait(self._timeout(now), not ep.held.full(0.5))
                 now = time.monotonic()
                 for sock in ready:
                     ep.read(sock, now, self._say)
                 ep.drain(now, self._say)
                 self._post_held(now)
+                if self._det is not None:
+                    self._post_incidents(now)
                 self._periodic(now)
             except Exception as e:  # the loop itself must survive anything
                 ep.counters["loop_errors"] += 1
@@ -243,6 +276,13 @@ class NetconsoleSource(_Base):
                 self._exit.wait(0.1)
         self._post_held(time.monotonic())  # complete records already drained
         self._write_stats_file(time.time())
+
+    def _timeout(self, now: float) -> float:
+        t = self._ep.timeout(now, not self._suspended)
+        deadline = self._det.next_deadline() if self._det is not None else None
+        if deadline is not None:
+            t = min(t, max(0.0, deadline - now))
+        return t
 
     def request_exit(self):
         self._exit.set()
@@ -254,54 +294,17 @@ class NetconsoleSource(_Base):
             return
         self._log_counters("reload or stop")
         self._write_stats_file(time.time())
-        held_bytes, held_records = ep.core.pending_bytes, len(ep.held)
-        if held_bytes or held_records:
-            saved = self._save_pending()
-            _log.info("netconsole: port %d: %d bytes of unfinished records and %d records are kept "
-                      "for the next configuration%s"
-                      % (self._settings["port"], held_bytes, held_records,
-                         " and saved to %s for a restart" % saved if saved
-                         else " (lost if syslog-ng is stopping: no state_dir)"))
+        restarts.save_at_stop(ep, self._det, self._settings, _log)
         endpoint.release(ep, self, time.monotonic())
         self._ep = None
-
-    # ---------------------------------------------------------------- restarts
-
-    def _pending_path(self):
-        return persist.pending_path(self._settings["state_dir"], self._settings["port"])
-
-    def _save_pending(self):
-        path = self._pending_path()
-        if not path:
-            return None
-        try:
-            now = time.monotonic()
-            persist.save_pending(path, self._ep.held, self._ep.core, now, time.time() - now)
-            return path
-        except Exception as e:
-            self._ep.counters["save_errors"] += 1
-            _log.warning("netconsole: cannot save unfinished records to %s: %r" % (path, e))
-            return None
-
-    def _restore_pending(self, fresh: bool) -> None:
-        """fresh: a new process (restart): post the saved records; else drop the file."""
-        path = self._pending_path()
-        try:
-            recs = persist.take_saved(path, fresh, time.time() - time.monotonic())
-        except Exception as e:
-            self._ep.counters["restore_errors"] += 1
-            _log.warning("netconsole: cannot restore saved records from %s: %r" % (path, e))
-            return
-        if recs:
-            self._ep.held.extend(recs)
-            self._ep.counters["restored"] += len(recs)
-            _log.info("netconsole: port %d: %d records saved at the last stop are posted now"
-                      % (self._settings["port"], len(recs)))
 
     # ---------------------------------------------------------------- counters
 
     def counters(self) -> dict:
-        return self._ep.counters_snapshot(self._say.suppressed)
+        out = self._ep.counters_snapshot(self._say.suppressed)
+        if self._det is not None:
+            out.update(self._det.counters_snapshot())
+        return out
 
     def _log_counters(self, why: str) -> None:
         parts = ["%s=%s" % (k, v) for k, v in self.counters().items() if v]

@@ -164,8 +164,13 @@ def test_bad_input_does_not_break_the_destination(tmp_path):
         assert sng.alive()
     finally:
         assert sng.stop() == 0
+    # the drop-in's source analyses the records (detect) and the destination gets one
+    # message per incident
+    source = sng.stats()["counters"]
+    assert source["detect.records"] >= len(OOPS)
+    assert source.get("source.detect_errors", 0) == 0 and source.get("detect.park_errors", 0) == 0
     stats = json.loads((sng.statedir / "incidents-stats.json").read_text())
-    assert stats["records"] >= len(OOPS)
+    assert stats["incidents_received"] >= 1
     for k in ("bad_records", "thread_errors", "detector_errors", "store_errors", "jsonl_errors"):
         assert stats.get(k, 0) == 0, (k, stats)
     raw = (sng.statedir / "incidents.jsonl").read_bytes()
@@ -342,3 +347,34 @@ def test_corpus_sample_live_equals_analyze(tmp_path):
         live = got.get("127.0.0.%d" % (i + 2), [])
         assert bool(live) == bool(e), (i, e[:1], live[:1])
         assert live[:1] == e[:1], (i, e[:1], live[:1])
+
+
+def test_the_source_posts_one_incident_message_and_the_files_get_only_records(tmp_path):
+    """detect("yes") in the drop-in: the source finds the report and posts one message
+    for it, routed to the incidents destination; the per-host file holds the records and
+    nothing else (no empty line for the incident message)."""
+    why = available()
+    if why:
+        pytest.skip(why)
+    sng = Syslogng(tmp_path, capture_pairs=True)
+    sng.start()
+    host = "127.0.0.61"
+    try:
+        sng.sender(host).send_all(extended(OOPS + PANIC, seq=10))
+        wait_for(lambda: db_rows(sng, host), INCIDENT_TIMEOUT, message=sng.stderr_tail())
+        wait_for(lambda: len(sng.log_lines(host)) >= len(OOPS + PANIC), 5.0)
+        time.sleep(1.5)                  # anything else would have arrived by now
+        lines = sng.log_lines(host)
+        pairs = [p for p in sng.pairs() if p.get("HOST") == host]
+    finally:
+        assert sng.stop() == 0
+    assert len(lines) == len(OOPS + PANIC) and all(l.strip() for l in lines), lines[-3:]
+    inc_msgs = [p for p in pairs if p.get(".netconsole.incident")]
+    assert len(inc_msgs) == 1 and len(pairs) == len(OOPS + PANIC) + 1
+    (row,) = db_rows(sng, host)
+    m = inc_msgs[0]
+    assert json.loads(m[".netconsole.incident"])["id"] == row["id"]
+    assert m[".netconsole.incident_title"] == row["title"] and m[".netconsole.panicked"] == "1"
+    assert m["MESSAGE"].startswith("kernel incident: ") and m["PRIORITY"] == "crit"
+    counters = sng.stats()["counters"]
+    assert counters["source.posted_incidents"] == 1 and counters["detect.incidents"] == 1
