@@ -52,7 +52,7 @@ class ReassemblyLimits:
     max_record_bytes: int = 16384   # cap on a record joined from 'c' pieces
     line_timeout: float = 1.0       # a cut plain line waits this long for its rest
     max_line_bytes: int = 16384     # a partial plain line longer than this is emitted
-    max_streams: int = 4096         # beyond: least recently used stream evicted
+    max_streams: int = 10000        # beyond: least recently used stream evicted (a fleet of 10,000 fits)
     idle_timeout: float = 900.0     # a stream silent this long is forgotten
     # seq going forward while the timestamp jumps back this far = sender rebooted
     reboot_ts_back: float = 10.0
