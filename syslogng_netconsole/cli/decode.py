@@ -2,24 +2,21 @@
 
 The capture is run through the same core as the collector, with each packet's
 capture time as the clock, so fragments, cut lines and timeouts behave as they
-did live. Text output is one line per text line of a record, prefixed by the
-sender; ``--json`` prints one object per record.
+did live. Text output is what the per-host log of the collector holds (one
+line per text line of a record, Record.dmesg()), byte for byte; with several
+senders each line is prefixed by its sender. ``--json`` prints one object per
+record.
 """
 
 import io
 import json
-import re
 import sys
 from collections import defaultdict
 
 from syslogng_netconsole.ingest.capture import CaptureReader, PcapError
 from syslogng_netconsole.ingest.records import EXTENDED, PLAIN
 
-HELP = "print the decoded netconsole records of pcap/pcapng captures"
-
-# C0 controls (except tab), DEL and C1 controls would drive the terminal;
-# bidirectional overrides would make a line read differently than it is
-_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+HELP = "print the decoded netconsole records of pcap/pcapng captures (as the per-host log)"
 
 # Record attributes in the JSON object, in this order, after host and text; then
 # "dmesg" (the text as the per-host file shows it) and Record.fields flattened under
@@ -43,19 +40,13 @@ def add_arguments(parser):
                         help="always print capture and reassembly counters to stderr")
 
 
-def _escape_controls(line):
-    return _CONTROL.sub(_escape_one, line)
-
-
-def _escape_one(m):
-    c = ord(m.group())
-    return "\\x%02x" % c if c < 0x100 else "\\u%04x" % c
-
-
 def _prefixes(streams):
-    """core stream key (host, dst_port, format) -> output prefix: the address,
-    plus the local port and/or the format only where one address has several
-    streams (e.g. a plain and an extended target of one host)."""
+    """core stream key (host, dst_port, format) -> output prefix: none for a
+    single stream (the output is then that host's per-host log, byte for byte);
+    else "address: ", plus the local port and/or the format only where one
+    address has several streams (e.g. a plain and an extended target of one host)."""
+    if len(streams) <= 1:
+        return {k: "" for k in streams}
     by_host = defaultdict(set)
     for host, dport, fmt in streams:
         by_host[host].add((dport, fmt))
@@ -69,7 +60,7 @@ def _prefixes(streams):
                 p += " ->%d" % dport
             if several_formats:
                 p += " (%s)" % fmt
-            out[(host, dport, fmt)] = p
+            out[(host, dport, fmt)] = p + ": "
     return out
 
 
@@ -140,9 +131,11 @@ def run(args):
             if args.json:
                 out.write(record_json(rec) + "\n")
                 continue
-            pre = prefixes.get((rec.host, rec.dst_port, rec.format), rec.host)
-            for line in rec.dmesg().split("\n"):
-                out.write("%s: %s\n" % (pre, _escape_controls(line)))
+            pre = prefixes.get((rec.host, rec.dst_port, rec.format), rec.host + ": ")
+            text = rec.dmesg()
+            if pre:
+                text = pre + text.replace("\n", "\n" + pre)
+            out.write(text + "\n")
 
     core = Reassembler(ReassemblyLimits())
     feed = CaptureFeed(core)

@@ -1,17 +1,39 @@
 """The extended-format stream state machine of the reassembler (netconsd's ncrx):
 
     ncfrag fragments -> sequencer (dups, reorder window, gaps, reboots)
-                     -> continuation stage (joins 'c' records) -> output
+                     -> continuation stage ('c' + '+' pieces of 4.2-4.8) -> output
+
+Continuation flags changed meaning (shared docs, netconsole-wire 3.3): since
+~4.9 a 'c' record is a KERN_CONT piece the kernel could not merge, and the
+console, /dev/kmsg and dmesg show it as a line of its own, so it is emitted as
+it is (the flag stays metadata). Only 4.2-4.8 kernels send 'c' for the first
+piece of an unfinished line and '+' for the pieces that follow; their consoles
+printed the pieces as one line, so such pieces are joined. A stream tells which
+it is: a '+' (pieces), a 'c' followed by anything but '+', or a release of 4.9
+and later (records). Until then a 'c' record waits `cont_probe` for a '+'.
 
 Pure: `now` is always an argument; output goes to the owning Reassembler.
 """
 
+import re
 from array import array
 from collections import OrderedDict
 
 from . import wire
 from .records import EXTENDED, Record
 from .stream import SenderStream
+
+
+# what the continuation flags of a stream mean (see the module docstring)
+ERA_UNKNOWN, ERA_RECORDS, ERA_PIECES = 0, 1, 2
+_RELEASE = re.compile(r"(\d+)\.(\d+)")
+
+
+def _release_era(release):
+    m = _RELEASE.match(release)
+    if m is not None and (int(m.group(1)), int(m.group(2))) >= (4, 9):
+        return ERA_RECORDS
+    return ERA_UNKNOWN
 
 
 def _msgid(rec):
@@ -63,8 +85,8 @@ class FragSet:
 class ExtendedStream(SenderStream):
     """An extended stream: ncfrag fragments -> sequencer -> continuation stage."""
     __slots__ = ("frags", "closed", "next_seq", "max_seq", "last_ts", "held",
-                 "ring_seq", "ring_ts", "cont", "cont_deadline", "old_cont",
-                 "last_msgid", "last_release", "cont_undo")
+                 "ring_seq", "ring_ts", "cont", "cont_deadline", "era",
+                 "last_msgid", "last_release")
 
     def __init__(self, r, key, src_port, now):
         SenderStream.__init__(self, r, key, src_port, now)
@@ -77,10 +99,9 @@ class ExtendedStream(SenderStream):
         n = r.limits.dup_memory
         self.ring_seq = array("q", [-1]) * n    # released seqs and their ts: duplicates
         self.ring_ts = array("q", [-1]) * n
-        self.cont = None            # last released record, waiting for 'c' pieces
+        self.cont = None            # a 'c'/'+' record waiting for '+' pieces
         self.cont_deadline = 0.0
-        self.old_cont = False       # 3.5-4.8 semantics seen ('+' follows 'c')
-        self.cont_undo = None       # how to split off the last 'c' joined (see _cont)
+        self.era = ERA_UNKNOWN      # what 'c' means on this stream
         self.last_msgid = None      # sysdata msgid of the last released record (6.17+)
         self.last_release = None
 
@@ -264,15 +285,10 @@ class ExtendedStream(SenderStream):
         if ts > self.last_ts:
             self.last_ts = ts
         rec.boot = self.boot
-        if rec.flags == "-" and len(rec.text) <= self.r.limits.max_record_bytes:
-            # fast path of _cont: a normal record releases the one held before it
-            held = self.cont
-            if held is not None:
-                self.r.counters["records"] += 1
-                self.r.out.append(held)
-            self.cont = rec
-            self.cont_undo = None
-            self.cont_deadline = now + self.r.limits.cont_hold
+        if rec.flags == "-" and self.cont is None:
+            # fast path: a normal record with nothing waiting goes out at once
+            self.r.counters["records"] += 1
+            self.r.out.append(rec)
             return
         self._cont(rec, now)
 
@@ -324,6 +340,7 @@ class ExtendedStream(SenderStream):
                 self._frag_done(fkey, fs, now, True)
         self._flush_held(now)
         self._flush_cont()
+        self.era = ERA_UNKNOWN      # the new boot may run another kernel
         self.boot += 1
         self.next_seq = None
         self.max_seq = -1
@@ -342,52 +359,42 @@ class ExtendedStream(SenderStream):
     def _cont(self, rec, now):
         flag = rec.flags
         held = self.cont
-        if flag == "+" and not self.old_cont:
-            # First '+': a 3.5-4.8 kernel, where 'c' opened a line and '+'
-            # continues it. Split the 'c' just joined off its parent again.
-            self.old_cont = True
-            undo = self.cont_undo
-            if undo is not None and held is not None:
-                plen, pfrags, pinc, pfields, crec = undo
-                held.text = held.text[:plen]
-                held.continued -= 1
-                held.fragments = pfrags
-                held.incomplete = pinc
-                held.fields = pfields
-                self.r.counters["continued"] -= 1
-                self._flush_cont()
-                self.cont = held = crec
-        if flag == "+" or (flag == "c" and not self.old_cont):
+        r = self.r
+        if self.era == ERA_UNKNOWN and rec.release is not None:
+            self.era = _release_era(rec.release)
+        if flag == "+":
+            self.era = ERA_PIECES
             if (held is not None and rec.lost_before == 0
                     and (held.caller is None or rec.caller is None or held.caller == rec.caller)
-                    and len(held.text) + len(rec.text) <= self.r.limits.max_record_bytes):
-                if flag == "c":
-                    self.cont_undo = (len(held.text), held.fragments, held.incomplete,
-                                      dict(held.fields), rec)
+                    and len(held.text) + len(rec.text) <= r.limits.max_record_bytes):
                 held.text += rec.text
                 held.continued += 1
                 held.fragments += rec.fragments
                 held.incomplete = held.incomplete or rec.incomplete
                 for k, v in rec.fields.items():
                     held.fields.setdefault(k, v)
-                self.r.counters["continued"] += 1
-                self.cont_deadline = now + self.r.limits.cont_hold
+                r.counters["continued"] += 1
+                self.cont_deadline = now + r.limits.cont_hold
                 return
-            self.r.counters["cont_orphans"] += 1
+            # its first piece was lost or already out: the rest is a line of its own
+            r.counters["cont_orphans"] += 1
+        elif held is not None and self.era == ERA_UNKNOWN and rec.lost_before == 0:
+            self.era = ERA_RECORDS      # a 'c' not followed by '+'
         if held is not None:
             self._flush_cont()
-        if len(rec.text) > self.r.limits.max_record_bytes:
-            self._emit(rec)     # too big to be joined to: no need to hold it
+        if (flag == "-" or self.era == ERA_RECORDS
+                or len(rec.text) > r.limits.max_record_bytes):
+            self._emit(rec)
             return
+        # a 'c' or '+' that '+' pieces may follow
         self.cont = rec
-        self.cont_undo = None
-        self.cont_deadline = now + self.r.limits.cont_hold
+        self.cont_deadline = now + (r.limits.cont_hold if self.era == ERA_PIECES
+                                    else r.limits.cont_probe)
 
     def _flush_cont(self):
         held = self.cont
         if held is not None:
             self.cont = None
-            self.cont_undo = None
             self._emit(held)
 
     # -- timers --------------------------------------------------------------

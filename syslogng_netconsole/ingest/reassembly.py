@@ -9,7 +9,7 @@ Streams are keyed by (sender address, local port, format): a plain and an
 extended target of one host never mix. Per extended stream the pipeline is
 
     ncfrag fragments -> sequencer (dups, reorder window, gaps, reboots)
-                     -> continuation stage (joins 'c' records) -> output
+                     -> continuation stage (joins 4.2-4.8 'c' + '+' pieces) -> output
 
 and per plain stream: cut-line joining -> one Record per line -> output.
 Nothing is dropped silently: every drop has a `dropped_<reason>` counter, and
@@ -46,10 +46,13 @@ class ReassemblyLimits:
     reorder_window: float = 0.25
     max_reorder_held: int = 128     # records waiting for a gap to fill, per stream
     dup_memory: int = 256           # seqs remembered per stream to spot duplicates
-    # How long the last extended record waits for 'c' continuations. Only the
-    # stream's last record waits (the next non-'c' record releases it at once).
+    # 4.2-4.8 kernels ('+' seen): how long a line's pieces wait for the next '+'
+    # piece. Only the stream's last piece waits (the next record releases it).
     cont_hold: float = 1.0
-    max_record_bytes: int = 16384   # cap on a record joined from 'c' pieces
+    # A stream not yet known to be either: how long a 'c' record waits for a
+    # '+' (4.2-4.8 send a line's pieces back to back). 4.9+ streams never wait.
+    cont_probe: float = 0.04
+    max_record_bytes: int = 16384   # cap on a record joined from '+' pieces
     line_timeout: float = 1.0       # a cut plain line waits this long for its rest
     max_line_bytes: int = 16384     # a partial plain line longer than this is emitted
     max_streams: int = 10000        # beyond: least recently used stream evicted (a fleet of 10,000 fits)
@@ -82,7 +85,8 @@ def _sane(limits):
 # reboots, printk_dropped (sum of the sender's "** N printk messages dropped **").
 # Pieces: fragments (accepted ncfrag pieces), fragments_incomplete (sets emitted
 # with a hole), fragments_evicted (sets pushed out by max_frag_sets),
-# lines_joined, lines_incomplete, continued ('c' records joined), cont_orphans.
+# lines_joined, lines_incomplete, continued ('+' pieces joined), cont_orphans ('+'
+# pieces whose line start was lost or already out).
 # State: hosts (streams now), evicted (LRU beyond max_streams), idle_evicted,
 # forced_flushes (max_pending_bytes). Drops: dropped_<reason>; empty is an empty
 # datagram or line, internal_error a bug caught so ingestion goes on.

@@ -13,7 +13,7 @@ import os
 import re
 from typing import Iterable, Iterator, Optional, Tuple
 
-from syslogng_netconsole.ingest.records import EXTENDED, PLAIN, Record
+from syslogng_netconsole.ingest.records import EXTENDED, INCOMPLETE_MARK, PLAIN, Record
 from syslogng_netconsole.ingest.console import parse_console_line
 
 # Wrappers around the kernel line, stripped before parse_console_line():
@@ -28,8 +28,6 @@ _WRAPPERS = [
 # /dev/kmsg record: "LEVEL,SEQ,TS_US,FLAG[,more];text"
 _KMSG = re.compile(r"^(?P<level>\d+),(?P<seq>\d+),(?P<ts>\d+),(?P<flag>[-c+])[^;]*;(?P<text>.*)$")
 
-# the drop-in's per-host files end records that missed a piece with this
-INCOMPLETE_MARK = " [incomplete]"
 
 TEXT_EXTENSIONS = (".log", ".txt", ".out", ".console", ".dmesg")
 

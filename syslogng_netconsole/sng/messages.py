@@ -73,7 +73,7 @@ def message_pairs(rec: Record) -> List[Tuple[str, str]]:
             if name in TEXT_PAIRS and getattr(rec, name):
                 continue  # e.g. the release prefix already set .netconsole.release
             out.append((name, visible_nul(value)))
-    out.append(("dmesg", visible_nul(rec.dmesg())))
+    out.append(("dmesg", rec.dmesg()))          # the per-host log's text, NUL escaped
     return out
 
 

@@ -114,7 +114,7 @@ def test_flow_control_holds_records_and_keeps_the_timers_running(fake_logmessage
             assert src._ep.counters["datagrams"] == 20        # ...but still reading
             src.window = 10 ** 9
             src.wakeup()                                      # from "another thread"
-            wait_for(lambda: len(src.posted) == 20, 5)        # the last one after cont_hold
+            wait_for(lambda: len(src.posted) == 20, 5)
     finally:
         stop(src, t)
     assert [m["MESSAGE"] for m in src.posted] == ["r%d" % i for i in range(1, 21)]
@@ -241,9 +241,9 @@ def test_held_records_are_capped_in_bytes_and_counted(fake_logmessage, monkeypat
         t.start()
         try:
             wait_for(lambda: src._ep.counters["dropped_held"] > 0, 5)
-            time.sleep(1.5)  # the last record's continuation wait ends too
+            time.sleep(0.5)
             held = src._ep.held
-            assert held.nbytes < 2000 and len(held) == 3
+            assert held.nbytes < 2000 and len(held) == 2
             # more datagrams now stay in the kernel: reading pauses while held >= half
             for seq in range(11, 14):
                 tx.sendto(ext(seq, "%03d" % seq + "h" * 497), ("127.0.0.1", port))
@@ -253,11 +253,12 @@ def test_held_records_are_capped_in_bytes_and_counted(fake_logmessage, monkeypat
             src.wakeup()
             wait_for(lambda: src._ep.counters["datagrams"] == 13 and not src._ep.held
                      and len(src.posted) >= 6, 5)
+            time.sleep(0.2)
             dropped = src._ep.counters["dropped_held"]
         finally:
             stop(src, t)
-    # the six oldest of the batch went over the cap; 007 was posted (and suspended the
-    # source); 008-010 waited; 011-013 were read after the wakeup
-    assert dropped == 6
-    assert [m["MESSAGE"][:3] for m in src.posted][:4] == ["007", "008", "009", "010"]
-    assert [m["MESSAGE"][:3] for m in src.posted][4:] in (["011", "012"], ["011", "012", "013"])
+    # the batch's ten records came out at once (none waits for continuations): the
+    # seven oldest went over the cap; 008 was posted (and suspended the source);
+    # 009-010 waited; 011-013 were read after the wakeup
+    assert dropped == 7
+    assert [m["MESSAGE"][:3] for m in src.posted] == ["008", "009", "010", "011", "012", "013"]

@@ -195,19 +195,21 @@ def test_lost_fragment_times_out_incomplete_and_late_fragment_dropped():
     assert r.counters["dropped_late_fragment"] == 1
 
 
-def test_continuation_joined():
+def test_c_record_is_a_line_of_its_own():
+    # 4.9+: a KERN_CONT piece the kernel could not merge is its own console line
     recs, r = run([b"4,1234,987654321,-,caller=T123;foo\n",
                    b"4,1235,987654400,c,caller=T123; bar\n",
                    b"4,1236,987654500,-,caller=T123;next\n"], end=5)
-    assert texts(recs) == ["foo bar", "next"]
-    assert recs[0].continued == 1 and recs[0].seq == 1234
-    assert r.counters["continued"] == 1
+    assert texts(recs) == ["foo", " bar", "next"]
+    assert [(x.flags, x.continued, x.ts_us) for x in recs] == [
+        ("-", 0, 987654321), ("c", 0, 987654400), ("-", 0, 987654500)]
+    assert r.counters["continued"] == 0 and r.counters["cont_orphans"] == 0
 
 
 def test_continuation_orphan_with_gap_kept_alone():
     recs, r = run([b"4,10,1000,-;foo\n", b"4,12,1100,c; bar\n"], end=5)
     assert texts(recs) == ["foo", " bar"]
-    assert recs[1].lost_before == 1 and r.counters["cont_orphans"] == 1
+    assert recs[1].lost_before == 1
 
 
 def test_seq_gap_counted():
@@ -247,8 +249,8 @@ def test_reboot_by_seq_restart_and_linux_version():
 
 
 def test_plain_and_extended_of_one_host_stay_apart():
-    recs, _ = run([b"6,1,10,-;ext one\n", b"[    1.000000] plain one\n",
-                   b"6,2,20,c;+more\n"], end=5)
+    recs, _ = run([b"6,1,10,c;ext one\n", b"[    1.000000] plain one\n",
+                   b"6,2,20,+;+more\n"], end=5)
     ext = [x for x in recs if x.format == EXTENDED]
     plain = [x for x in recs if x.format == PLAIN]
     assert texts(ext) == ["ext one+more"] and texts(plain) == ["plain one"]
@@ -303,7 +305,8 @@ HELD = {
     "fragment": ([b"6,50,100,-,ncfrag=0/20;0123456789"], True),
     "cut_line": ([b"[    1.000000] " + b"C" * 985], True),
     "reorder": ([b"6,1,10,-;a\n", b"6,3,30,-;c\n"], False),
-    "cont_hold": ([b"6,1,10,-;last words\n"], False),
+    "cont_probe": ([b"6,1,10,c;last words\n"], False),
+    "cont_hold": ([b"6,1,10,c;last \n", b"6,2,11,+;words\n"], False),
     "short_partial": ([b"[    1.000000] no newline"], False),
 }
 
@@ -394,16 +397,67 @@ def test_gap_waits_for_fragment_set_in_it_then_keeps_order():
 
 # --- continuation ----------------------------------------------------------------
 
+def test_a_normal_record_is_never_held():
+    r = Reassembler()
+    r.process(b"0,1,10,-;Kernel panic - not syncing: Fatal exception\n", H, 1, 2, 0.0)
+    assert texts(r.records()) == ["Kernel panic - not syncing: Fatal exception"]
+    assert r.next_deadline() is None
+
+
+def test_c_record_waits_only_until_the_stream_shows_its_kind():
+    r = Reassembler()
+    r.process(b"6,1,10,-;Sched Debug Version: v0.11\n", H, 1, 2, 0.0)
+    r.process(b"6,2,11,c;ktime : 4949.348816\n", H, 1, 2, 0.001)
+    assert texts(r.records()) == ["Sched Debug Version: v0.11"]
+    # a stream of unknown kind: the 'c' may open a 4.2-4.8 line, wait briefly for '+'
+    assert r.next_deadline() == pytest.approx(0.001 + ReassemblyLimits().cont_probe)
+    r.process(b"6,3,12,c;sched_clk : 4949.1\n", H, 1, 2, 0.002)
+    # 'c' after 'c': a 4.9+ stream; from now on nothing waits
+    assert texts(r.records()) == ["ktime : 4949.348816", "sched_clk : 4949.1"]
+    assert r.next_deadline() is None
+    r.process(b"6,4,13,c;cpu_clk : 4949.2\n", H, 1, 2, 0.003)
+    assert texts(r.records()) == ["cpu_clk : 4949.2"]
+
+
+def test_release_of_4_9_or_later_never_waits_for_pieces():
+    r = Reassembler()
+    r.process(b"6.12.117,6,2,11,c;ktime : 1\n", H, 1, 2, 0.0)
+    assert texts(r.records()) == ["ktime : 1"] and r.next_deadline() is None
+    r2 = Reassembler()
+    r2.process(b"4.8.0,6,2,11,c;Calibrating... \n", H, 1, 2, 0.0)
+    r2.process(b"4.8.0,6,3,12,+;done\n", H, 1, 2, 0.001)
+    r2.flush(1.0)
+    assert texts(r2.records()) == ["Calibrating... done"]
+
+
 def test_old_kernel_c_plus_semantics():
-    # 3.5-4.8: 'c' opens an unfinished line, '+' continues it
-    recs, _ = run([b"6,1,10,-;plain\n", b"6,2,20,c;Calibrating... \n",
-                   b"6,3,30,+;4000 BogoMIPS\n", b"6,4,40,c;next line \n", b"6,5,50,+;done\n"],
+    # 4.2-4.8: 'c' opens an unfinished line, '+' continues it, joined as the console did
+    recs, r = run([b"6,1,10,-;plain\n", b"6,2,20,c;Calibrating... \n",
+                   b"6,3,30,+;4000 BogoMIPS\n", b"6,4,40,c;next line \n", b"6,5,50,+;more \n",
+                   b"6,6,60,+;done\n", b"6,7,70,-;after\n"],
                   end=5)
-    assert texts(recs) == ["plain", "Calibrating... 4000 BogoMIPS", "next line done"]
+    assert texts(recs) == ["plain", "Calibrating... 4000 BogoMIPS", "next line more done",
+                           "after"]
+    assert [(x.flags, x.continued, x.ts_us, x.seq) for x in recs] == [
+        ("-", 0, 10, 1), ("c", 1, 20, 2), ("c", 2, 40, 4), ("-", 0, 70, 7)]
+    assert r.counters["continued"] == 3
 
 
-def test_cont_other_caller_not_joined():
-    recs, r = run([b"4,1,10,-,caller=T1;foo\n", b"4,2,20,c,caller=T2; bar\n"], end=5)
+def test_old_kernel_piece_waits_cont_hold_then_comes_out_alone():
+    r = Reassembler()
+    r.process(b"6,2,20,c;Calibrating... \n", H, 1, 2, 0.0)
+    r.process(b"6,3,30,+;4000 \n", H, 1, 2, 0.001)
+    assert r.records() == []
+    assert r.next_deadline() == pytest.approx(0.001 + ReassemblyLimits().cont_hold)
+    r.expire(2.0)
+    assert texts(r.records()) == ["Calibrating... 4000 "]
+    r.process(b"6,4,3000,+;BogoMIPS\n", H, 1, 2, 3.0)     # too late: a line of its own
+    r.flush(5.0)
+    assert texts(r.records()) == ["BogoMIPS"] and r.counters["cont_orphans"] == 1
+
+
+def test_plus_piece_of_another_caller_not_joined():
+    recs, r = run([b"4,1,10,c,caller=T1;foo\n", b"4,2,20,+,caller=T2; bar\n"], end=5)
     assert texts(recs) == ["foo", " bar"] and r.counters["cont_orphans"] == 1
 
 
@@ -414,14 +468,20 @@ def test_cont_without_parent_kept():
 
 def test_cont_join_capped():
     lim = ReassemblyLimits(max_record_bytes=20)
-    recs, r = run([b"4,1,10,-;0123456789\n", b"4,2,20,c;abcdefghij\n", b"4,3,30,c;KLMNO\n"],
+    recs, r = run([b"4,1,10,c;0123456789\n", b"4,2,20,+;abcdefghij\n", b"4,3,30,+;KLMNO\n"],
                   limits=lim, end=5)
     assert texts(recs) == ["0123456789abcdefghij", "KLMNO"]
 
 
-def test_cont_after_hold_expired_is_orphan():
-    recs, r = run([(0.0, b"4,1,10,-;foo\n"), (3.0, b"4,2,20,c; bar\n")], end=5)
-    assert texts(recs) == ["foo", " bar"]
+def test_a_reboot_forgets_the_kind_of_stream():
+    r = Reassembler()
+    r.process(b"6,1,10,c;a\n", H, 1, 2, 0.0)
+    r.process(b"6,2,20,-;b\n", H, 1, 2, 0.001)          # 4.9+
+    r.process(b"5,0,0,-;Linux version 4.8.0\n", H, 1, 2, 1.0)
+    r.process(b"6,1,10,c;Calibrating... \n", H, 1, 2, 1.001)
+    r.process(b"6,2,20,+;done\n", H, 1, 2, 1.002)
+    r.flush(3.0)
+    assert texts(r.records()) == ["a", "b", "Linux version 4.8.0", "Calibrating... done"]
 
 
 # --- sequence: msgid, reboots, streams --------------------------------------------
@@ -448,8 +508,9 @@ def test_msgid_release_is_immediate():
     r = Reassembler(ReassemblyLimits(cont_hold=0.01))
     r.process(b"6,10,100,-;a\n msgid=7\n", H, 1, 2, 0.0)
     r.process(b"6,20,200,-;b\n msgid=8\n", H, 1, 2, 0.001)
-    # no reorder hold: only the continuation hold of b remains
-    assert r.next_deadline() == pytest.approx(0.011)
+    # no reorder hold, no continuation hold: nothing waits
+    assert r.next_deadline() is None
+    assert texts(r.records()) == ["a", "b"]
 
 
 def test_reboot_by_timestamp_jump_and_by_release_change():
@@ -661,7 +722,7 @@ def test_nbcon_replay_marker_kept_as_text():
 
 
 def test_merged_cont_keeps_first_piece_timestamp():
-    recs, _ = run([b"4,1,100,-;foo\n", b"4,2,900,c; bar\n"], end=5)
+    recs, _ = run([b"4,1,100,c;foo\n", b"4,2,900,+; bar\n"], end=5)
     assert (recs[0].text, recs[0].ts_us, recs[0].seq) == ("foo bar", 100, 1)
 
 
