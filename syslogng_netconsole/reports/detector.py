@@ -9,8 +9,9 @@ of:
   the machine stops) or a boot banner / a new ``boot`` of the stream;
 * an end marker (``---[ end trace``, the closing ``=====`` of a sanitizer
   report, ``Killed process``) plus a grace period (``grace_lines`` lines of the
-  same context or ``grace_seconds``): x86 repeats RIP/registers after the end
-  trace and a panic often follows, and both belong to this report;
+  same context, or ``grace_seconds`` without a line for the report): x86
+  repeats RIP/registers after the end trace and a panic often follows, and
+  both belong to this report;
 * the start of another report in the same context (panic and die lines that
   follow an oops do not count: ``kinds.REPORT_START_IGNORES``). With caller tags
   a report that starts inside another one of the same task (a WARNING inside an
@@ -71,7 +72,11 @@ MAX_NESTED = 4                     # open reports per context (nested reports)
 @dataclass
 class DetectorLimits:
     """Every cap and timeout of the crash detector (seconds, lines, bytes)."""
-    grace_seconds: float = 2.0     # after an end marker
+    # After an end marker, what still belongs to the report (x86's register
+    # summary, the panic of panic_on_oops/panic_on_warn) is printed by the same
+    # CPU in the same call, back to back: a report is over once its stream has
+    # added nothing to it for this long. Short, because it is on every alert's path.
+    grace_seconds: float = 0.25
     grace_lines: int = 40          # ... or this many more lines of the context
     quiet_seconds: float = 5.0     # no line for the report: it is over
     max_age: float = 60.0          # a report open this long is closed
@@ -90,7 +95,7 @@ class _Report:
                  "cpu_traceback", "ended", "grace_left", "grace_deadline", "panicked",
                  "lost", "incomplete", "truncated", "nbytes", "first_seq", "last_seq",
                  "first_ts", "last_ts", "first_time", "last_time", "release", "line_no",
-                 "min_lines", "host", "boot")
+                 "min_lines", "host", "boot", "desc_tail")
 
     def __init__(self, kind, ctx, text, prefix, rec, ts, now, line_no):
         self.kind = kind
@@ -118,11 +123,12 @@ class _Report:
         self.min_lines = 16 if "BUG: KMSAN:" in text else 22
         self.host = rec.host
         self.boot = rec.boot
+        self.desc_tail = False      # the last line taken went into desc too
 
 
 class _DetectorStream:
     """Per-stream detector state: open reports and prefix buffers per context."""
-    __slots__ = ("open", "prefix", "last_time", "boot", "line_no")
+    __slots__ = ("open", "prefix", "last_time", "boot", "line_no", "last_ctx")
 
     def __init__(self, boot):
         self.open: Dict[str, List[_Report]] = {}
@@ -130,6 +136,7 @@ class _DetectorStream:
         self.last_time = 0.0
         self.boot = boot
         self.line_no = 0
+        self.last_ctx = None        # context of the last record fed
 
 
 def _match_kind(text: str) -> Optional[kinds.Kind]:
@@ -226,6 +233,9 @@ class Detector:
                     rep.lost += rec.lost_before
         parse = rec.ts_us is None and rec.caller is None
         text = rec.text
+        if rec.flags == "c" and self._join_piece(st, rec, now):
+            return
+        st.last_ctx = rec.caller or ("console" if rec.ts_us is not None else "")
         for line in (text.split("\n") if "\n" in text else (text,)):
             if parse:
                 ts, caller, text = parse_console_line(line)
@@ -239,6 +249,35 @@ class Detector:
                 text = text[:MAX_LINE]
             ctx = caller or ("console" if ts is not None else "")
             self._line(st, rec, ctx, ts, text, now)
+
+    def _join_piece(self, st: _DetectorStream, rec, now: float) -> bool:
+        """A 'c' record (a KERN_CONT piece the kernel printed as a line of its own,
+        e.g. the rest of a "Modules linked in:" list) continues the line before it
+        in a report: join it there, so a report reads the same whether or not the
+        kernel could merge the piece. True if joined."""
+        text = rec.text
+        ctx = rec.caller or ("console" if rec.ts_us is not None else "")
+        reps = st.open.get(ctx)
+        if (not reps or st.last_ctx != ctx or rec.lost_before or "\n" in text
+                or _HEADER(text) or text.startswith(_MARKERS)
+                or text.startswith("------------[ cut here ]")):
+            return False
+        text = text[:MAX_LINE]
+        for rep in reps:
+            if len(rep.lines[-1]) + len(text) > MAX_LINE:
+                return False
+        for rep in reps:
+            rep.lines[-1] += text
+            if rep.desc_tail:
+                rep.desc[-1] += text
+            rep.nbytes += len(text)
+            rep.last_time = now
+            if rec.seq is not None:
+                rep.last_seq = rec.seq
+            if rep.ended:
+                rep.grace_deadline = now + self.limits.grace_seconds
+        st.last_time = now
+        return True
 
     def _line(self, st: _DetectorStream, rec, ctx: str, ts, text: str, now: float) -> None:
         st.line_no += 1
@@ -349,7 +388,7 @@ class Detector:
         if same or (rep.cpu_traceback and ctx[:1] == "C"):
             if ctx and (("?" in text and _QUESTIONABLE(text) is not None)
                         or text.endswith(" (unreliable)")) and "<EOI>" not in text:
-                pass  # unreliable frame: not for titles
+                rep.desc_tail = False   # unreliable frame: not for titles
             else:
                 rep.text_lines += 1
                 skip = rep.skip_text
@@ -364,6 +403,11 @@ class Detector:
                         rep.skip_text = skip = True
                 if (not skip and len(rep.desc) < MAX_DESC_LINES) or not rep.desc:
                     rep.desc.append(text)
+                    rep.desc_tail = True
+                else:
+                    rep.desc_tail = False
+        else:
+            rep.desc_tail = False
         if same and text.startswith(_MARKERS):
             if text.startswith(_TERMINAL):
                 self._close(st, rep)
@@ -374,6 +418,8 @@ class Detector:
                 rep.grace_deadline = now + self.limits.grace_seconds
                 if rep.grace_deadline < self._check_at:
                     self._check_at = rep.grace_deadline
+        if rep.ended:
+            rep.grace_deadline = now + self.limits.grace_seconds
         if same and rep.ended:
             rep.grace_left -= 1
             if rep.grace_left <= 0:
