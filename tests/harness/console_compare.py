@@ -22,12 +22,10 @@ Normalisation, and why it is fair:
   get are ``teardown_lost``, reported, not failed. A panicking guest never
   reaches the marker: there the whole console is strict (the panic is the
   last thing it prints, netpoll keeps sending through it).
-* ``c`` continuation records (extended mode): the kernel prints a KERN_CONT
-  piece it could not merge as its own console line, while the core joins it
-  to the record it continues. So a decoded line may equal the concatenation
-  of several consecutive console lines; that counts as one match per console
-  line (``joined`` counts the extra console lines consumed this way). This
-  can only succeed when the text and order of every piece are right.
+* ``c`` continuation records (extended mode) are NOT normalised: since ~4.9
+  the console prints every record, a ``c`` record (a KERN_CONT piece the
+  kernel could not merge) included, as its own line with its own timestamp,
+  and so must the per-host log.
 * Kernel truncation (extended mode, 6.2+): the kernel caps one formatted
   extended record at 2048 bytes (PRINTK_MESSAGE_MAX) *before* sending; the
   escaped form of an escape-heavy record can exceed it, and the kernel then
@@ -78,7 +76,6 @@ class Agreement:
     window_start: int = 0       # index of the first console line netconsole sent
     strict_total: int = 0       # console lines that must arrive (up to the end marker)
     matched: int = 0            # strict console lines found, in order, same text
-    joined: int = 0             # of those, consumed by a joined 'c' continuation
     kernel_truncated: int = 0   # lines the kernel itself cut (extended, > 2048 B)
     console_truncated: int = 0  # decoded lines the console dropped (record > 1024 B)
     ts_mismatch: int = 0        # matched lines whose timestamps differ
@@ -102,10 +99,10 @@ class Agreement:
                 and self.matched == self.strict_total)
 
     def summary(self):
-        return ("%.2f%% (%d/%d console lines; %d joined c, %d kernel-truncated, "
+        return ("%.2f%% (%d/%d console lines; %d kernel-truncated, "
                 "%d console-truncated, %d ts mismatches; %d missing, %d extra; "
                 "teardown lost %d/%d)"
-                % (self.percent, self.matched, self.strict_total, self.joined,
+                % (self.percent, self.matched, self.strict_total,
                    self.kernel_truncated, self.console_truncated, self.ts_mismatch,
                    self.missing, self.extra,
                    self.teardown_lost, self.teardown_total))
@@ -181,18 +178,6 @@ def _truncated_by_kernel(console, decoded, extended, ext_max):
     return len(stem) < len(console) and console.startswith(stem)
 
 
-def _join_length(console, i, limit, target):
-    """k > 1 if console[i:i+k] concatenated equals target, else 0."""
-    acc = console[i].text
-    k = 1
-    while len(acc) < len(target) and i + k < limit and target.startswith(acc):
-        acc += console[i + k].text
-        k += 1
-        if acc == target:
-            return k
-    return 0
-
-
 def compare(console: List[Line], decoded: List[Line], extended=False,
             ext_max=EXT_MESSAGE_MAX, console_max=None, end_marker=END_MARKER) -> Agreement:
     """Align decoded lines with console lines; see the module docstring.
@@ -237,22 +222,6 @@ def compare(console: List[Line], decoded: List[Line], extended=False,
         if c.text == d.text:
             _hit(ag, strict, c, d)
             i += 1
-            j += 1
-            continue
-        if extended and c.text == "" and d.text != "":
-            # an empty 'c' piece: the console prints an empty line, the core
-            # joined nothing to the previous record
-            _hit(ag, strict, c, None)
-            ag.joined += strict
-            i += 1
-            continue
-        k = _join_length(window, i, len(window), d.text) if extended else 0
-        if k:
-            for n in range(k):
-                _hit(ag, i + n < strict_end, window[i + n], d if n == 0 else None)
-                if n and i + n < strict_end:
-                    ag.joined += 1
-            i += k
             j += 1
             continue
         if _truncated_by_kernel(c.text, d.text, extended, ext_max):

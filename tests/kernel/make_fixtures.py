@@ -48,6 +48,9 @@ FIXTURES = {
     "kernel-6.1-extended-sysrq-t": (
         "6.1", "extended", "sysrq-t",
         "sysrq-t task dump: stack traces that are not a crash; many 'c' continuation records"),
+    "kernel-6.12-extended-sysrq-t": (
+        "6.12", "extended", "sysrq-t",
+        "sysrq-t on 6.12: the Sched Debug section is ~180 'c' records, each its own line"),
 }
 
 
