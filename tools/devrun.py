@@ -50,6 +50,17 @@ def warn_rmem_max() -> None:
               % (rmem_max, RCVBUF), file=sys.stderr)
 
 
+def warn_open_files() -> None:
+    """The same check the source makes at start (one per-host file per sender)."""
+    if str(CHECKOUT) not in sys.path:
+        sys.path.insert(0, str(CHECKOUT))
+    from syslogng_netconsole.ingest.reassembly import ReassemblyLimits
+    from syslogng_netconsole.sng.openfiles import open_file_warning
+    warning = open_file_warning(ReassemblyLimits().max_streams)
+    if warning:
+        print("devrun: " + warning, file=sys.stderr)
+
+
 def main(argv=None) -> int:
     env = os.environ
     binary = env.get("SYSLOG_NG", "/usr/sbin/syslog-ng")
@@ -74,6 +85,7 @@ def main(argv=None) -> int:
         "netconsole_statedir": str(rundir / "state"),
     }))
     warn_rmem_max()
+    warn_open_files()
     child_env = dict(env)
     child_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(CHECKOUT), env.get("PYTHONPATH")) if p)
     args = [binary, "-F", "-e", "-f", str(cfg), "-R", str(rundir / "syslog-ng.persist"),

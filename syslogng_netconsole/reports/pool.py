@@ -13,6 +13,7 @@ caller's clock), no lock (the caller serialises every call).
 
 import collections
 import copy
+import heapq
 from typing import Callable, List, Optional, Tuple
 
 from syslogng_netconsole.incidents.incident import Incident
@@ -55,7 +56,11 @@ class DetectorPool:
         self.counters = counters if counters is not None else collections.Counter()
         self._new = new
         self._slots = collections.OrderedDict()   # stream key -> _Slot, least recently fed first
-        self._open = collections.OrderedDict()    # keys with a deadline pending, same order
+        # keys with a deadline pending -> that deadline, least recently fed first
+        self._open = collections.OrderedDict()
+        # (deadline, born, key), stale entries skipped: the soonest deadline without
+        # asking every open stream (a storm keeps thousands open)
+        self._heap = []
         self._out = collections.deque()           # finished incidents
         self._born = 0
 
@@ -101,44 +106,59 @@ class DetectorPool:
         slot.seen = now
         slot.det.feed(rec, now)
         found = slot.det.incidents()
-        if slot.det.next_deadline() is not None:
-            self._open[key] = None
-            self._open.move_to_end(key)
-            if self.max_open is not None and len(self._open) > self.max_open:
-                self._finish_oldest_open(now)
-        else:
-            self._open.pop(key, None)
+        if self._track(key, slot, True) and self.max_open is not None \
+                and len(self._open) > self.max_open:
+            self._finish_oldest_open(now)
         self._collect(found)
         return len(self._out) - before
 
+    def _track(self, key, slot, fed: bool) -> bool:
+        """Note the stream's deadline after a feed or a timeout; True if one is pending."""
+        d = slot.det.next_deadline()
+        if d is None:
+            self._open.pop(key, None)
+            return False
+        if self._open.get(key) != d:
+            heapq.heappush(self._heap, (d, slot.born, key))
+            if len(self._heap) > 2 * len(self._open) + 64:
+                self._compact()
+        self._open[key] = d
+        if fed:
+            self._open.move_to_end(key)
+        return True
+
+    def _valid(self, entry) -> bool:
+        d, born, key = entry
+        slot = self._slots.get(key)
+        return slot is not None and slot.born == born and self._open.get(key) == d
+
+    def _compact(self):
+        self._heap = [(d, self._slots[k].born, k) for k, d in self._open.items()]
+        heapq.heapify(self._heap)
+
     def next_deadline(self) -> Optional[float]:
         """The soonest timeout of any open report, or None."""
-        deadlines = [d for d in (self._slots[k].det.next_deadline() for k in self._open)
-                     if d is not None]
-        return min(deadlines) if deadlines else None
+        heap = self._heap
+        while heap:
+            if self._valid(heap[0]):
+                return heap[0][0]
+            heapq.heappop(heap)
+        return None
 
     def expire(self, now: float) -> Optional[float]:
         """Run the timeouts due at `now`; return the soonest deadline still pending."""
-        due, soonest = [], None
-        for key in list(self._open):
+        heap, due = self._heap, []
+        while heap and heap[0][0] <= now:
+            entry = heapq.heappop(heap)
+            if self._valid(entry):
+                due.append(entry)
+        due.sort(key=lambda e: e[1])        # creation order, as before
+        for _d, _born, key in due:
             slot = self._slots[key]
-            deadline = slot.det.next_deadline()
-            if deadline is None:
-                del self._open[key]
-            elif deadline <= now:
-                due.append((slot.born, key, slot))
-            elif soonest is None or deadline < soonest:
-                soonest = deadline
-        due.sort(key=lambda d: d[0])
-        for _, key, slot in due:
             slot.det.expire(now)
             self._collect(slot.det.incidents())
-            deadline = slot.det.next_deadline()
-            if deadline is None:
-                del self._open[key]
-            elif soonest is None or deadline < soonest:
-                soonest = deadline
-        return soonest
+            self._track(key, slot, False)
+        return self.next_deadline()
 
     def evict_idle(self, now: float) -> int:
         """Forget streams fed last more than `idle` ago that hold no open report."""
@@ -159,6 +179,7 @@ class DetectorPool:
             slot.det.flush(now)
             self._collect(slot.det.incidents())
         self._open.clear()
+        self._heap = []
 
     # -- output ------------------------------------------------------------------
 

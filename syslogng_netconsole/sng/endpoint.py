@@ -17,6 +17,7 @@ import threading
 from typing import Dict, List, Optional, Tuple
 
 from ..ingest.reassembly import Reassembler
+from .sockets import bind, set_rcvbuf
 
 RECV_SIZE = 65536          # largest UDP payload is 65527 bytes: nothing is ever cut
 READ_BATCH = 256           # datagrams read per socket before timers and posting run
@@ -24,69 +25,7 @@ MAX_HELD = 20000           # records waiting while syslog-ng has suspended us...
 MAX_HELD_BYTES = 32 << 20  # ...and their text; beyond either, the oldest are dropped (counted)
 ORPHAN_GRACE = 30.0        # seconds an untaken endpoint (port left the config) stays open
 BIND_RETRY = 5.0           # seconds between attempts to bind a busy port
-
-SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # Linux; Python has no name for it
-
-
-def bind(addr: str, port: int, rcvbuf: int, reuseport: bool, warn) -> socket.socket:
-    """A non-blocking UDP socket bound to addr:port; OSError when it cannot be."""
-    fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
-    s = socket.socket(fam, socket.SOCK_DGRAM)
-    try:
-        if fam == socket.AF_INET6:
-            # "::" means IPv6 only; list "0.0.0.0,::" for both families
-            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        if reuseport:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        set_rcvbuf(s, rcvbuf, warn)
-        s.bind((addr, port))
-        s.setblocking(False)
-    except BaseException:
-        s.close()
-        raise
-    return s
-
-
-def set_rcvbuf(s: socket.socket, rcvbuf: int, warn) -> None:
-    """SO_RCVBUF; above net.core.rmem_max, SO_RCVBUFFORCE (needs CAP_NET_ADMIN, as
-    journald does); else warn: a burst (sysrq-t, an oops storm) then loses datagrams."""
-    if not rcvbuf:
-        return
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    got = s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2  # Linux reports double
-    if got < rcvbuf:
-        try:
-            s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
-            got = s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2
-        except OSError:
-            pass
-    if got < rcvbuf:
-        warn("the kernel capped the receive buffer (SO_RCVBUF) at %d bytes instead of %d: "
-             "raise net.core.rmem_max (sysctl) to absorb bursts" % (got, rcvbuf))
-
-
-def kernel_drops(socks) -> Optional[int]:
-    """Datagrams the kernel dropped on these sockets (buffer full), from /proc/net/udp*
-    (the last column, matched by socket inode); None when unreadable."""
-    inodes = set()
-    for sock in socks:
-        try:
-            inodes.add(str(os.fstat(sock.fileno()).st_ino))
-        except OSError:
-            pass
-    total, seen = 0, False
-    for table in ("/proc/net/udp", "/proc/net/udp6"):
-        try:
-            with open(table) as f:
-                next(f, None)
-                for line in f:
-                    cols = line.split()
-                    if len(cols) > 12 and cols[9] in inodes:
-                        total += int(cols[-1])
-                        seen = True
-        except (OSError, ValueError):
-            pass
-    return total if seen else None
+MAX_DROP_HOSTS = 1000      # hosts whose drops are counted one by one; beyond, under "other"
 
 
 class Held(collections.deque):
@@ -122,6 +61,7 @@ class Endpoint:
         self.socks = {}                      # addr -> socket
         self.held = Held()                   # records drained from the core, not yet posted
         self.counters = collections.Counter()
+        self.host_drops = collections.Counter()   # sender -> records dropped (caps)
         self.owner = None                    # the source instance using it, or None
         self.orphaned_at = None              # monotonic time it lost its owner
         self.next_bind = 0.0
@@ -234,13 +174,23 @@ class Endpoint:
         except Exception as e:
             self.counters["core_errors"] += 1
             say("core", "reassembly timer failed: %r" % (e,), now)
-        excess = 0
+        excess = collections.Counter()
         while self.held.full():
-            self.held.popleft()
-            excess += 1
+            excess[self.held.popleft().host] += 1
         if excess:
-            self.counters["dropped_held"] += excess
-            say("held", "syslog-ng is not accepting messages; dropped %d records" % excess, now)
+            n = sum(excess.values())
+            self.counters["dropped_held"] += n
+            self.count_host_drops(excess)
+            say("held", "syslog-ng is not accepting messages; dropped %d records (%s)"
+                % (n, ", ".join("%s: %d" % hv for hv in excess.most_common(5))), now)
+
+    def count_host_drops(self, by_host) -> None:
+        """Drops per sender, bounded: hosts beyond MAX_DROP_HOSTS count as "other"."""
+        drops = self.host_drops
+        for host, n in by_host.items():
+            if host not in drops and len(drops) >= MAX_DROP_HOSTS:
+                host = "other"
+            drops[host] += n
 
     def timeout(self, now: float, posting: bool) -> float:
         """Seconds the loop may wait: 0 with records to post, else until the core's
@@ -257,6 +207,7 @@ class Endpoint:
         """source.* and core.* counters, the names the counters file and log show."""
         out = {"source." + k: v for k, v in sorted(self.counters.items())}
         out["source.held_records"] = len(self.held)
+        out["source.drop_hosts"] = len(self.host_drops)
         out["source.held_bytes"] = self.held.nbytes
         out["core.pending_bytes"] = self.core.pending_bytes
         out["source.log_suppressed"] = log_suppressed

@@ -41,7 +41,7 @@ except ImportError:  # plain Python: imports work, tests can drive the class
 from .. import options as opt
 from ..ingest.reassembly import ReassemblyLimits
 from ..ratelog import RateLimitedLog
-from . import endpoint, persist, restarts
+from . import endpoint, openfiles, persist, restarts, sockets
 from .detect import SourceDetector
 from .messages import (INCIDENT_PRI, PREFIX, incident_pairs, incident_text, message_pairs,
                        record_pri, visible_nul)
@@ -153,6 +153,10 @@ class NetconsoleSource(_Base):
             ep.detector = SourceDetector()
         now = time.monotonic()
         self._use(ep, now)
+        if fresh:
+            warning = openfiles.open_file_warning(limits.max_streams)
+            if warning:
+                _log.warning("netconsole: " + warning)
         ep.apply_rcvbuf(now, self._say)
         restarts.restore_at_start(ep, self._det, self._settings, fresh, _log)
         self._bind_missing(now)
@@ -315,8 +319,11 @@ class NetconsoleSource(_Base):
         if not state_dir:
             return
         port = self._settings["port"]
+        counters = dict(counters if counters is not None else self.counters())
+        if self._ep.host_drops:         # which senders lost records to a cap
+            counters["dropped_by_host"] = dict(self._ep.host_drops.most_common(100))
         try:
-            persist.write_counters(state_dir, port, self._settings["ip"], counters if counters is not None else self.counters(), wall)
+            persist.write_counters(state_dir, port, self._settings["ip"], counters, wall)
         except OSError as e:
             self._ep.counters["stats_file_errors"] += 1
             self._say("statsfile", "cannot write %s: %s" % (persist.counters_path(state_dir, port), e),
@@ -329,7 +336,7 @@ class NetconsoleSource(_Base):
             self._log_counters("periodic")
         if now - self._last_stats_file >= STATS_FILE_PERIOD:
             self._last_stats_file = now
-            drops = endpoint.kernel_drops(self._ep.socks.values())
+            drops = sockets.kernel_drops(self._ep.socks.values())
             if drops is not None and drops != self._ep.counters["kernel_drops"]:
                 self._ep.counters["kernel_drops"] = drops
             counters = self.counters()

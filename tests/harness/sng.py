@@ -243,7 +243,7 @@ class Syslogng:
     def __init__(self, tmpdir=None, *, port: Optional[int] = None, defines: Optional[Dict[str, str]] = None,
                  prelude: str = "", extra_config: str = "", version: str = "3.38",
                  binary: str = SYSLOGNG, env: Optional[Dict[str, str]] = None, debug: bool = False,
-                 capture_pairs: bool = False, chroot=None):
+                 capture_pairs: bool = False, chroot=None, nofile=None):
         self.chroot = pathlib.Path(chroot) if chroot else None
         if tmpdir:
             self.tmp = pathlib.Path(tmpdir)
@@ -274,6 +274,7 @@ class Syslogng:
         self.env = dict(env or {})
         self.debug = debug
         self.capture_pairs = capture_pairs
+        self.nofile = nofile            # (soft, hard) RLIMIT_NOFILE for the daemon
         self.pairs_path = self.tmp / "pairs.jsonl"
         self.proc = None
         self._stderr = None
@@ -335,8 +336,15 @@ class Syslogng:
                 self.chroot, self.argv(), env=env, binds={self.inside(REPO): str(REPO)},
                 stdin=subprocess.DEVNULL, stdout=self._stderr, stderr=self._stderr)
         else:
+            nofile = self.nofile
+
+            def limits():
+                if nofile:
+                    import resource
+                    resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
             self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=self._stderr,
-                                         stderr=self._stderr, env=self.environment(), cwd=str(self.tmp))
+                                         stderr=self._stderr, env=self.environment(), cwd=str(self.tmp),
+                                         preexec_fn=limits if nofile else None)
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:

@@ -83,3 +83,31 @@ def test_read_counts_datagrams_and_bad_input_does_not_stop_it():
     assert said == ["core", "core"]
     ep.wake()
     assert ep.wait(5.0, False) == []
+
+
+def test_records_over_the_held_cap_are_counted_per_host(monkeypatch):
+    monkeypatch.setattr(endpoint, "MAX_HELD", 4)
+    monkeypatch.setattr(endpoint, "MAX_DROP_HOSTS", 2)
+    ep = endpoint.Endpoint(("src", 6666, ("127.0.0.1",), False), _settings(), ReassemblyLimits())
+    said = []
+    for i, host in enumerate(["10.0.0.1"] * 3 + ["10.0.0.2"] * 2 + ["10.0.0.3"] * 2):
+        ep.core.process(b"6,%d,%d,-;r\n" % (i, i), host, 6665, 6666, 0.0)
+    ep.drain(0.0, lambda what, text, now: said.append(text))
+    assert len(ep.held) == 3 and ep.counters["dropped_held"] == 4
+    # the three oldest of 10.0.0.1 and one of 10.0.0.2; a third host would be "other"
+    assert dict(ep.host_drops) == {"10.0.0.1": 3, "10.0.0.2": 1}
+    assert said == ["syslog-ng is not accepting messages; dropped 4 records "
+                    "(10.0.0.1: 3, 10.0.0.2: 1)"]
+    ep.count_host_drops({"10.0.0.9": 5})
+    assert ep.host_drops["other"] == 5
+    assert ep.counters_snapshot(0)["source.drop_hosts"] == 3
+    ep.close()
+
+
+def test_open_file_warning_names_the_limit_and_the_fix():
+    from syslogng_netconsole.sng.openfiles import open_file_warning
+    assert open_file_warning(10000, (1024, 1048576)) is None
+    w = open_file_warning(10000, (1024, 1024))
+    assert "open-file limit is 1024 (hard)" in w and "LimitNOFILE=10256" in w
+    assert "beyond about 768" in w
+    assert open_file_warning(500, (1024, 1024)) is None

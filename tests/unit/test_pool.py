@@ -103,3 +103,25 @@ def test_gauges_and_shared_counters():
     feed(pool, recs("h", OOPS_LINES[:25]), 1.0)
     assert shared["records"] == 25 and shared["bad_records"] == 3
     assert pool.gauges() == {"streams": 1, "open_reports": 1, "detector_errors": 0}
+
+
+def test_soonest_deadline_follows_every_stream_without_scanning():
+    # a storm keeps thousands of reports open: the pool keeps their deadlines in a
+    # heap; the answer must equal the minimum over the streams at every step
+    pool = DetectorPool()
+    hosts = ["10.0.%d.%d" % (i // 250, i % 250) for i in range(300)]
+    for i, h in enumerate(hosts):
+        feed(pool, recs(h, OOPS_LINES[:3]), 10.0 + i * 0.01)
+    def brute():
+        return min(d for d in (s.det.next_deadline() for s in pool._slots.values())
+                   if d is not None)
+    assert pool.next_deadline() == brute()
+    for i, h in enumerate(hosts[:100]):        # later lines move these deadlines on
+        feed(pool, recs(h, OOPS_LINES[3:5], seq=200), 20.0 + i * 0.01)
+    assert pool.next_deadline() == brute()
+    first = pool.next_deadline()
+    pool.expire(first)
+    assert len(pool.drain()) == 1 and pool.next_deadline() == brute()
+    assert len(pool._heap) <= 2 * pool.open_reports + 64
+    pool.expire(1e9)
+    assert len(pool.drain()) == 299 and pool.next_deadline() is None and pool.open_reports == 0
