@@ -5,7 +5,7 @@ in the same run, on the same machine, with the same traffic. Every receiver is a
 process per measurement; every wait is bounded; sysctls are restored at the end.
 
     /usr/bin/python3 bench/storm.py [--quick] [--scenarios S1,S2,S3] [--rates 10000,20000,40000]
-                                    [--netconsd PATH] [--json OUT]
+                                    [--netconsd PATH] [--json OUT] [--define NAME=VALUE]
 
 Traffic (loopback only; each sender socket is bound to its own 127.x.y.z address):
   crash part  the datagrams of tests/fixtures/kernel-6.1-extended-oops-panic.pcap from the
@@ -380,11 +380,11 @@ class Receiver:
 class SngReceiver(Receiver):
     """A fresh syslog-ng through the project's harness."""
 
-    def __init__(self, kind, name=None, rcvbuf=S1_RCVBUF, binary=None, post=False):
+    def __init__(self, kind, name=None, rcvbuf=S1_RCVBUF, binary=None, post=False, defines=()):
         self.kind = kind
         self.name = name or kind
         env = {"PYTHONPATH": "%s:%s" % (CODE, BENCH)}
-        kw = {"env": env, "defines": {"netconsole_rcvbuf": str(rcvbuf)}}
+        kw = {"env": env, "defines": dict(defines, netconsole_rcvbuf=str(rcvbuf))}
         if binary:
             kw["binary"] = binary
         self.sng = Syslogng(**kw)
@@ -553,7 +553,9 @@ class NetconsdReceiver(Receiver):
 def make_receiver(kind, args, rcvbuf, binary=None, post=False, name=None):
     if kind == "netconsd":
         return NetconsdReceiver(args.netconsd)
-    return SngReceiver(kind, name=name, rcvbuf=rcvbuf, binary=binary, post=post)
+    defines = dict(d.split("=", 1) for d in (getattr(args, "define", None) or ())) \
+        if kind == "drop-in" else {}
+    return SngReceiver(kind, name=name, rcvbuf=rcvbuf, binary=binary, post=post, defines=defines)
 
 
 def settle(recv, port, t_end, quiet=3.0, limit=120.0, interval=0.25):
@@ -961,6 +963,8 @@ def main(argv=None):
     global WALL_LIMIT, S1_RCVBUF
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer hosts, smaller runs (smoke check)")
+    ap.add_argument("--define", action="append", metavar="NAME=VALUE",
+                    help="an @define for the drop-in receivers, e.g. netconsole_detect_worker=no")
     ap.add_argument("--scenarios", default="S1,S2,S3")
     ap.add_argument("--rates", default=None, help="S1 aggregate rates, e.g. 10000,20000,40000")
     ap.add_argument("--netconsd", default=None, help="path of a netconsd binary (modules/printer.so beside it)")

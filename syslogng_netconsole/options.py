@@ -20,6 +20,11 @@ def boolean(v) -> bool:
     raise ValueError("expected yes or no")
 
 
+def auto_boolean(v):
+    """"auto" (the caller decides) or a boolean."""
+    return "auto" if str(v).strip().lower() == "auto" else boolean(v)
+
+
 def port(v) -> int:
     p = int(str(v).strip())
     if not 0 < p < 65536:

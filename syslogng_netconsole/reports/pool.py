@@ -76,6 +76,11 @@ class DetectorPool:
         return len(self._open)
 
     @property
+    def open_keys(self):
+        """The stream keys with an open report (supports `in`; do not modify)."""
+        return self._open
+
+    @property
     def pending(self) -> int:
         """Finished incidents not drained yet."""
         return len(self._out)

@@ -74,6 +74,9 @@ class Endpoint:
         for s in self.socks.values():
             s.close()
         self.socks.clear()
+        det = getattr(self, "detector", None)
+        if det is not None:
+            det.close()
         for fd in (self.wake_r, self.wake_w):
             try:
                 os.close(fd)
@@ -108,8 +111,9 @@ class Endpoint:
                     % (addr, st["port"], e.strerror or e, BIND_RETRY), now)
         return bound
 
-    def wait(self, timeout: float, read: bool) -> List[socket.socket]:
-        """Block until a socket is readable, the wake pipe is written or `timeout`
+    def wait(self, timeout: float, read: bool, extra=()) -> List[socket.socket]:
+        """Block until a socket is readable, the wake pipe is written, an `extra`
+        (fd, for writing) is ready (the detection worker's pipes) or `timeout`
         seconds pass; read=False leaves datagrams in the kernel buffer. Returns the
         readable sockets."""
         # poll, not select: syslog-ng may hold far more than 1024 fds (a file per host)
@@ -117,6 +121,8 @@ class Endpoint:
         by_fd = {s.fileno(): s for s in self.socks.values()} if read else {}
         for fd in [self.wake_r] + list(by_fd):
             poller.register(fd, select.POLLIN)
+        for fd, writing in extra:
+            poller.register(fd, select.POLLOUT if writing else select.POLLIN)
         try:
             ready = poller.poll(timeout * 1000.0)
         except InterruptedError:

@@ -27,7 +27,7 @@ def save_at_stop(ep, det, settings, log) -> None:
                     " and saved to %s for a restart" % saved if saved
                     else " (lost if syslog-ng is stopping: no state_dir)"))
     path = reports_path(state_dir, port)
-    if det is None or not path or not (det.pool.open_reports or det.out):
+    if det is None or not path or not det.has_state():
         return
     try:
         now = time.monotonic()

@@ -22,8 +22,6 @@ Runs on 3.38 (bytes values, str options, no set_source_ipaddress: SOURCEIP stays
 """
 
 import datetime
-import ipaddress
-import re
 import threading
 import time
 
@@ -38,11 +36,10 @@ except ImportError:  # plain Python: imports work, tests can drive the class
     LogMessage = None
     _log = logging.getLogger("syslogng_netconsole.source")
 
-from .. import options as opt
-from ..ingest.reassembly import ReassemblyLimits
 from ..ratelog import RateLimitedLog
 from . import endpoint, openfiles, persist, restarts, sockets
 from .detect import SourceDetector
+from .source_options import parse_options
 from .messages import (INCIDENT_PRI, PREFIX, incident_pairs, incident_text, message_pairs,
                        record_pri, visible_nul)
 
@@ -54,45 +51,8 @@ STATS_FILE_PERIOD = 1.0    # the counters file is rewritten at most this often
 LOG_EVERY = 10.0           # one line per error kind per this many seconds
 
 
-def _to_addrs(v):
-    addrs = tuple(a for a in re.split(r"[\s,]+", str(v).strip()) if a)
-    if not addrs:
-        raise ValueError("expected an IPv4 or IPv6 address")
-    for a in addrs:
-        ipaddress.ip_address(a)  # ValueError names the bad one
-    return addrs
-
-
-# option name -> (converter, default); "" in the SCL means "the default"
-OPTIONS = {
-    "ip": (_to_addrs, ("0.0.0.0",)),
-    "port": (opt.port, 6666),
-    "rcvbuf": (opt.at_least(int, 0), 4194304),
-    "reuseport": (opt.boolean, False),
-    "state_dir": (str, ""),
-    "stats_interval": (opt.at_least(float, 0), 300.0),
-    "detect": (opt.boolean, False),     # crash detection here (sng/detect.py)
-}
-# reassembly limits: option name -> ReassemblyLimits attribute, converter (default: the core's)
-LIMIT_OPTIONS = {
-    "fragment_timeout": ("frag_timeout", opt.at_least(float, 0)),
-    "line_timeout": ("line_timeout", opt.at_least(float, 0)),
-    "reorder_window": ("reorder_window", opt.at_least(float, 0)),
-    "max_hosts": ("max_streams", opt.at_least(int, 1)),
-    "max_pending": ("max_pending_bytes", opt.at_least(int, 1)),
-    "idle_timeout": ("idle_timeout", opt.at_least(float, 0)),
-}
-_TABLE = dict(OPTIONS, **{name: (conv, None) for name, (_, conv) in LIMIT_OPTIONS.items()})
-
-
-def parse_options(options):
-    """SCL options (str on 3.38, typed on 4.x) -> (settings, ReassemblyLimits).
-    Raises ValueError naming the option."""
-    values = opt.parse_table(_TABLE, options, "netconsole()")
-    settings = {name: values[name] for name in OPTIONS}
-    overrides = {attr: values[name] for name, (attr, _) in LIMIT_OPTIONS.items()
-                 if values[name] is not None}
-    return settings, ReassemblyLimits(**overrides)
+def _log_text(level: str, text: str) -> None:
+    getattr(_log, level)("netconsole: " + text)
 
 
 class NetconsoleSource(_Base):
@@ -149,9 +109,9 @@ class NetconsoleSource(_Base):
         if not fresh and ep.core.limits != limits:
             _log.warning("netconsole: changed reassembly limits on port %d apply after a "
                          "restart (a reload keeps the running state)" % settings["port"])
-        if settings["detect"] and getattr(ep, "detector", None) is None:
-            ep.detector = SourceDetector()
         now = time.monotonic()
+        if settings["detect"] and getattr(ep, "detector", None) is None:
+            ep.detector = SourceDetector.create(settings["detect_worker"], _log_text, now)
         self._use(ep, now)
         if fresh:
             warning = openfiles.open_file_warning(limits.max_streams)
@@ -265,7 +225,9 @@ class NetconsoleSource(_Base):
             try:
                 self._bind_missing(now)
                 # while many records wait, leave datagrams in the kernel buffer
-                ready = ep.wait(self._timeout(now), not ep.held.full(0.5))
+                det = self._det
+                ready = ep.wait(self._timeout(now), not ep.held.full(0.5) and not (
+                    det is not None and det.backlogged()), det.fds() if det is not None else ())
                 now = time.monotonic()
                 for sock in ready:
                     ep.read(sock, now, self._say)

@@ -19,6 +19,7 @@ DATA_TABLES = {"reports/kinds.py"}
 CLOCK_READERS = {
     "alerts/dispatcher.py": "the alert sender's own thread (retry timers, wall-clock rows)",
     "cli/": "command-line tools run outside syslog-ng (replay paces datagrams)",
+    "worker/__main__.py": "the detection worker process's own loop (report timers)",
 }
 CLOCK_CALLS = {("time", "time"), ("time", "monotonic"), ("time", "sleep"),
                ("datetime", "now"), ("datetime", "utcnow")}

@@ -1,0 +1,148 @@
+"""sng/detect_worker.py + worker/: crash detection in a real child process.
+
+The same incidents as the detector in the source, records of finished reports not
+kept, and a worker killed with SIGKILL in the middle of reports: restarted, the
+kept records replayed, every report still stored once with its full text.
+"""
+
+import dataclasses
+import os
+import pathlib
+import signal
+import time
+
+import pytest
+
+from syslogng_netconsole.ingest.capture import CaptureFeed, CaptureReader
+from syslogng_netconsole.ingest.reassembly import Reassembler
+from syslogng_netconsole.sng.detect import SourceDetector
+from syslogng_netconsole.sng.detect_worker import interpreter
+
+FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures"
+pytestmark = pytest.mark.skipif(interpreter() is None, reason="no python3.x next to this one")
+
+
+def records(name, host):
+    path = FIXTURES / (name + ".pcap")
+    if not path.exists():
+        pytest.skip("%s is not in this checkout" % path)
+    feed = CaptureFeed(Reassembler())
+    with CaptureReader(str(path)) as reader:
+        out = [r for r, _ in feed.packets(reader)] + [r for r, _ in feed.finish()]
+    return [dataclasses.replace(r, host=host) for r in out]
+
+
+def run_until(det, now, pred, limit=15.0):
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        det.run(time.monotonic(), 0.0)
+        if pred():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def inline_titles(recs, now):
+    det = SourceDetector(False)
+    for r in recs:
+        det.feed(r, now)
+    det.pool.flush(now)
+    det.run(now, 0.0)
+    return sorted((i.host, i.title, i.panicked) for i in det.out)
+
+
+@pytest.fixture
+def worker():
+    dets = []
+
+    def make():
+        d = SourceDetector(True, lambda level, text: None, time.monotonic())
+        assert d.worker is not None and d.worker.pid()
+        dets.append(d)
+        return d
+    yield make
+    for d in dets:
+        d.close()
+
+
+def test_the_worker_finds_what_the_source_would(worker):
+    recs = []
+    for i, name in enumerate(["kernel-6.1-extended-oops-panic", "kernel-6.12-release-warn",
+                              "kernel-6.12-configfs-oops"]):
+        recs += records(name, "10.0.0.%d" % (i + 1))
+    det = worker()
+    now = time.monotonic()
+    for r in recs:
+        det.feed(r, now)
+    # the panic ends on its terminal line; the others when their grace or quiet ends
+    assert run_until(det, now, lambda: len(det.out) >= 3)
+    got = sorted((i.host, i.title, i.panicked) for i in det.out)
+    assert got == inline_titles(recs, now) and len(got) == 3
+    assert all(i.first_time > 0 and not i.truncated for i in det.out)
+    # nothing is kept for reports that finished
+    assert run_until(det, now, lambda: not det.worker.kept)
+    snap = det.counters_snapshot()
+    assert snap["detect.worker_pid"] == det.worker.pid() and snap["detect.worker_starts"] == 1
+
+
+def test_a_killed_worker_is_restarted_and_loses_no_report(worker):
+    hosts = ["10.0.1.%d" % i for i in range(1, 6)]
+    per_host = [records("kernel-6.1-extended-oops-panic", h) for h in hosts]
+    start = next(n for n, r in enumerate(per_host[0]) if r.text.startswith("BUG: kernel NULL"))
+    det = worker()
+    now = time.monotonic()
+    # every host's boot log and the first half of its report
+    half = start + 20
+    for recs in per_host:
+        for r in recs[:half]:
+            det.feed(r, now)
+    assert run_until(det, now, lambda: det.counters["worker_starts"] == 1 and det.worker.remote
+                     and len(det.worker.kept) == len(hosts))
+    kept = sum(len(q) for q in det.worker.kept.values())
+    assert kept < len(hosts) * 30       # the open reports (and a prefix), not the boot logs
+    old = det.worker.pid()
+    os.kill(old, signal.SIGKILL)
+    for recs in per_host:
+        for r in recs[half:]:
+            det.feed(r, time.monotonic())
+    assert run_until(det, now, lambda: len(det.out) >= len(hosts), 20)
+    time.sleep(0.3)
+    det.run(time.monotonic(), 0.0)
+    assert det.worker.pid() != old and det.counters["worker_restarts"] == 1
+    assert det.counters["worker_replayed"] >= kept
+    incs = list(det.out)
+    assert sorted(i.host for i in incs) == sorted(hosts)           # each once
+    want = inline_titles(per_host[0], now)[0][1:]
+    for i in incs:
+        assert (i.title, i.panicked) == want and not i.truncated
+        assert "Rebooting in" in i.text and "BUG: kernel NULL" in i.text
+
+
+def test_open_reports_at_a_stop_come_from_the_kept_records(worker, tmp_path):
+    recs = records("kernel-6.1-extended-oops-panic", "10.0.2.1")
+    start = next(n for n, r in enumerate(recs) if r.text.startswith("BUG: kernel NULL"))
+    det = worker()
+    now = time.monotonic()
+    for r in recs[:start + 20]:
+        det.feed(r, now)
+    assert run_until(det, now, lambda: det.worker.kept and det.worker.remote.get("open_reports"))
+    path = str(tmp_path / "reports.jsonl")
+    assert det.has_state() and det.save(path, time.monotonic(), 0.0) == 1
+    (inc,) = SourceDetector.take_saved(path, True)
+    assert inc.truncated and inc.title.startswith("BUG: unable to handle kernel NULL pointer")
+
+
+def test_a_hung_worker_is_killed_and_replaced(worker, monkeypatch):
+    from syslogng_netconsole.sng import detect_worker
+    monkeypatch.setattr(detect_worker, "STALL_SECONDS", 0.5)
+    recs = records("kernel-6.1-extended-oops-panic", "10.0.3.1")
+    det = worker()
+    old = det.worker.pid()
+    os.kill(old, signal.SIGSTOP)            # alive, but answers nothing
+    now = time.monotonic()
+    for r in recs:                          # fits in the pipe: only progress tells
+        det.feed(r, now)
+    assert run_until(det, now, lambda: det.counters["worker_restarts"] >= 1, 10)
+    assert det.worker.pid() != old
+    assert run_until(det, now, lambda: det.out, 15)
+    assert det.out[0].title.startswith("BUG: unable to handle kernel NULL pointer")
