@@ -284,6 +284,16 @@ def nofile_of(pid):
     return "?"
 
 
+def child_pids(pid):
+    out = []
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            out += [int(c) for c in open("/proc/%d/task/%s/children" % (pid, tid)).read().split()]
+        except OSError:
+            pass
+    return out
+
+
 def rss_kib(pid):
     try:
         m = re.search(r"^VmRSS:\s+(\d+)", open("/proc/%d/status" % pid).read(), re.M)
@@ -621,8 +631,7 @@ def calibrate(traffic, keep=False):
                 f.close()
             ref[part] = {"host": f.addrs[0], "t1": t1, "wall_end": wall_end}
         send("crash", 3)
-        # output latency of one host: last datagram -> its last line (the core holds each
-        # stream's last extended record for cont_hold, 1 s, waiting for continuations)
+        # output latency of one host: last datagram -> its last line
         crash_host, n_crash = ref["crash"]["host"], None
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -848,8 +857,10 @@ def run_s3(args, traffic, ref, results):
         try:
             buf = receiver_rcvbuf(r.pid, r.port, force=S3_RCVBUF if kind in ("drop-in", "netconsd") else None)
             if opts.get("one_core"):
-                subprocess.run(["taskset", "-a", "-p", "-c", "0", str(r.pid)], check=True,
-                               stdout=subprocess.DEVNULL)
+                # syslog-ng's threads and its children (the detection worker)
+                for pid in [r.pid] + child_pids(r.pid):
+                    subprocess.run(["taskset", "-a", "-p", "-c", "0", str(pid)], check=True,
+                                   stdout=subprocess.DEVNULL)
             time.sleep(0.5)
             os.kill(r.pid, signal.SIGSTOP)
             deadline = time.monotonic() + 5
@@ -937,10 +948,10 @@ def run_s3(args, traffic, ref, results):
           "SIGSTOPped, rcvbuf %d, then SIGCONT\n" % (n, n_hosts, len(crash), S3_RCVBUF))
     print("'empty' = the socket's rx_queue reached 0; 'output done' = last growth of the written "
           "files (polled every ~50 ms). Rate = datagrams / seconds. Ratio = output rate (or empty "
-          "rate when there is no output) / udp()'s. The drop-in writes each stream's last "
-          "extended record only after cont_hold (1 s; the 1-host reference measured %.3f s from "
-          "last datagram to last line), so its output time includes that hold once; the column "
-          "'minus 1-host latency' subtracts it.\n" % (ref.get("output_latency_s") or 0))
+          "rate when there is no output) / udp()'s. The column 'minus 1-host latency' subtracts "
+          "the 1-host reference's delay from last datagram to last line (%.3f s). 'taskset 1 "
+          "core' pins syslog-ng and its detection worker to CPU 0.\n"
+          % (ref.get("output_latency_s") or 0))
     print(table(["receiver", "rcvbuf", "queued", "drops", "empty s", "empty dgram/s", "output done s",
                  "output dgram/s", "output dgram/s minus 1-host latency", "lines written", "incidents stored",
                  "ratio vs udp() per-host / 1 file"], rows))
