@@ -117,9 +117,19 @@ class WorkerEngine:
 
     def close(self) -> None:
         """Stop the worker (its stdin closes; it exits). Kept records stay here."""
+        self._end(kill=False)
+
+    def _end(self, kill: bool) -> None:
+        """Close the pipes (a live worker then exits by itself) and reap it; a worker
+        that is dead, stuck or slow to go is killed."""
         proc, self.proc = self.proc, None
         if proc is None:
             return
+        if kill:
+            try:
+                proc.kill()
+            except OSError:
+                pass
         for f in (proc.stdin, proc.stdout):
             try:
                 f.close()
@@ -129,24 +139,13 @@ class WorkerEngine:
             proc.wait(2.0)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait(2.0)
-
-    def _lost(self, now: float, why: str) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None:
-            try:
-                proc.kill()
-            except OSError:
-                pass
-            for f in (proc.stdin, proc.stdout):
-                try:
-                    f.close()
-                except OSError:
-                    pass
             try:
                 proc.wait(1.0)
             except subprocess.TimeoutExpired:
-                pass
+                pass                    # reaped by a later poll() of nobody: logged below
+
+    def _lost(self, now: float, why: str) -> None:
+        self._end(kill=True)
         self.counters["worker_restarts"] += 1
         n = self.counters["worker_restarts"]
         self.next_start = now + RESTART_BACKOFF[min(n - 1, len(RESTART_BACKOFF) - 1)]
