@@ -42,7 +42,8 @@ SO_RCVBUFFORCE is applied to the shared socket. The "rcvbuf" column shows what t
 reports for every receiver's socket (getsockopt / 2).
 
 Kernel drops and queue: /proc/net/udp and /proc/net/udp6 (drops column, rx_queue) of the
-receiving socket. RSS: VmRSS of the syslog-ng process.
+receiving socket. RSS: VmRSS of the syslog-ng process plus its children (the detection
+worker).
 """
 
 import argparse
@@ -286,7 +287,11 @@ def nofile_of(pid):
 
 def child_pids(pid):
     out = []
-    for tid in os.listdir("/proc/%d/task" % pid):
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for tid in tids:
         try:
             out += [int(c) for c in open("/proc/%d/task/%s/children" % (pid, tid)).read().split()]
         except OSError:
@@ -295,11 +300,16 @@ def child_pids(pid):
 
 
 def rss_kib(pid):
-    try:
-        m = re.search(r"^VmRSS:\s+(\d+)", open("/proc/%d/status" % pid).read(), re.M)
-        return int(m.group(1))
-    except (OSError, AttributeError):
-        return None
+    """VmRSS of the receiver and of its child processes (the detection worker)."""
+    total = None
+    for p in [pid] + child_pids(pid):
+        try:
+            m = re.search(r"^VmRSS:\s+(\d+)", open("/proc/%d/status" % p).read(), re.M)
+            total = (total or 0) + int(m.group(1))
+        except (OSError, AttributeError):
+            if p == pid:
+                return None
+    return total
 
 
 def dir_size(d):
