@@ -103,7 +103,9 @@ class WorkerEngine:
         self.done = 0
         self.progress_at = now
         # everything a crashed worker might still have needed, in the original order
+        # (the batch not sent yet is in it too)
         kept = sorted((item for q in self.kept.values() for item in q), key=lambda i: i[0])
+        self.batch = []
         self.outbuf = bytearray()
         for i in range(0, len(kept), 5000):
             self.outbuf += protocol.frame(("r", kept[i:i + 5000]))
