@@ -274,6 +274,8 @@ class Detector:
             rep.last_time = now
             if rec.seq is not None:
                 rep.last_seq = rec.seq
+            if rec.incomplete:
+                rep.incomplete = True
             if rep.ended:
                 rep.grace_deadline = now + self.limits.grace_seconds
         st.last_time = now
