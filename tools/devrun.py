@@ -61,6 +61,22 @@ def warn_open_files() -> None:
         print("devrun: " + warning, file=sys.stderr)
 
 
+# The embedded interpreter finds its standard library from the first python3 on
+# PATH: pyenv's or conda's first (any pyenv-run shell has it) gave syslog-ng another
+# installation's stdlib ("undefined symbol: _PyModule_Add" importing ssl).
+SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def clean_environment(env) -> dict:
+    """The caller's environment without anything that steers Python, a system PATH,
+    and PYTHONPATH = the checkout only."""
+    out = {k: v for k, v in env.items() if not k.startswith("PYTHON") and k != "PATH"
+           and not k.startswith("CONDA") and k != "VIRTUAL_ENV"}
+    out["PATH"] = SYSTEM_PATH
+    out["PYTHONPATH"] = str(CHECKOUT)
+    return out
+
+
 def main(argv=None) -> int:
     env = os.environ
     binary = env.get("SYSLOG_NG", "/usr/sbin/syslog-ng")
@@ -86,8 +102,7 @@ def main(argv=None) -> int:
     }))
     warn_rmem_max()
     warn_open_files()
-    child_env = dict(env)
-    child_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(CHECKOUT), env.get("PYTHONPATH")) if p)
+    child_env = clean_environment(env)
     args = [binary, "-F", "-e", "-f", str(cfg), "-R", str(rundir / "syslog-ng.persist"),
             "-p", str(rundir / "syslog-ng.pid"), "-c", str(rundir / "syslog-ng.ctl")]
     print("devrun: netconsole collector on %s UDP %s; per-host logs in %s; counters in %s; "

@@ -196,10 +196,15 @@ class IncidentDestination(_Base):
             self._backlog.extend(parked)
             _log.info(PREFIX + "%d report(s) open at the last shutdown stored as truncated"
                       % len(parked))
-        self._start_alerts()
+        self._alerts = None
         self._thread = threading.Thread(target=self._run, name="netconsole-incidents",
                                         daemon=True)
         self._thread.start()
+        try:                            # alerts failing must never stop storage
+            self._start_alerts()
+        except Exception as exc:
+            eng.stats["alert_start_errors"] += 1
+            _log.error(PREFIX + "alerts cannot start, incidents are still stored: %r" % (exc,))
 
     def _teardown(self):
         if getattr(self, "_eng", None) is None:
