@@ -1,10 +1,12 @@
 """What every channel shares: an id, a redacted description, a lazily built TLS
-context (a bad ca-file becomes a retryable delivery error, not a start-up crash)."""
+context (a bad ca-file becomes a retryable delivery error, not a start-up crash).
+The HTTP client (and so `ssl`) is imported only by channels that post: the JSON-lines
+file must work where `ssl` cannot be imported (a foreign standard library)."""
 
 import hashlib
 
 from syslogng_netconsole.alerts.config import redact_url
-from syslogng_netconsole.alerts.httpclient import error_detail, post_json, tls_context
+from syslogng_netconsole.alerts.errors import error_detail
 from syslogng_netconsole.alerts.retry import Result
 
 
@@ -26,6 +28,7 @@ class Channel:
         """-> (ssl context, None) or (None, Result to return)."""
         if self._ctx is None:
             try:
+                from syslogng_netconsole.alerts.httpclient import tls_context
                 self._ctx = tls_context(self.cfg.ca_file, self.cfg.tls_verify)
             except Exception as exc:
                 return None, Result.retry("ca-file %r: %s" % (self.cfg.ca_file,
@@ -52,6 +55,7 @@ class HttpChannel(Channel):
         return {}
 
     def deliver(self, alert, now):
+        from syslogng_netconsole.alerts.httpclient import post_json
         ctx, err = self.context()
         if err:
             return err

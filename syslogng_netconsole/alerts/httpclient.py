@@ -6,13 +6,13 @@ URL is never logged in full (it may carry a token), only ``redact_url(url)``.
 """
 
 import json
-import socket
 import ssl
 import urllib.error
 import urllib.request
 
 from syslogng_netconsole import __version__
 from syslogng_netconsole.alerts.config import redact_url
+from syslogng_netconsole.alerts.errors import error_detail  # noqa: F401 (channels import it here)
 from syslogng_netconsole.alerts.retry import Result, classify_http, parse_retry_after
 
 USER_AGENT = "syslogng-netconsole/%s" % __version__
@@ -35,19 +35,6 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 def _opener(ctx):
     return urllib.request.build_opener(urllib.request.HTTPSHandler(context=ctx),
                                        _NoRedirect())
-
-
-def error_detail(exc):
-    """Short, secret-free description of a network error."""
-    if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
-        exc = exc.reason if isinstance(exc.reason, BaseException) else exc
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return "TLS certificate verify failed: %s" % (exc.verify_message or exc.reason)
-    if isinstance(exc, (socket.timeout, TimeoutError)):
-        return "timed out"
-    if isinstance(exc, OSError) and exc.strerror:
-        return "%s: %s" % (type(exc).__name__, exc.strerror)
-    return "%s: %s" % (type(exc).__name__, str(exc)[:200])
 
 
 def post_json(url, body, timeout, ctx, headers=None, now=0.0, ok_body=None):

@@ -8,7 +8,7 @@ import os
 from syslogng_netconsole import jsonfiles
 from syslogng_netconsole.alerts import webhook
 from syslogng_netconsole.alerts.base import Channel
-from syslogng_netconsole.alerts.httpclient import error_detail
+from syslogng_netconsole.alerts.errors import error_detail
 from syslogng_netconsole.alerts.retry import Result
 
 

@@ -13,7 +13,7 @@ from email.message import EmailMessage
 
 from syslogng_netconsole.alerts import sanitize
 from syslogng_netconsole.alerts.base import Channel
-from syslogng_netconsole.alerts.httpclient import error_detail
+from syslogng_netconsole.alerts.errors import error_detail
 from syslogng_netconsole.alerts.model import rfc3339
 from syslogng_netconsole.alerts.retry import Result
 

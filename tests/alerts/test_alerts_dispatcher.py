@@ -287,3 +287,23 @@ def test_flaky_receiver_gets_each_alert_exactly_once(tmp_path, http):
         assert d.stats["retried"] == 25 and d.stats["dead"] == 0
     finally:
         d.stop()
+
+
+def test_a_channel_that_cannot_be_imported_leaves_the_others_running(tmp_path, monkeypatch):
+    # e.g. `import ssl` failing under a foreign standard library: mail is left out
+    # with an error, the webhook goes on; with mail alone, the JSON-lines file takes over
+    import sys
+    from syslogng_netconsole.alerts import channels
+    monkeypatch.setitem(sys.modules, "syslogng_netconsole.alerts.mail", None)
+    log = ListLog()
+    both = channels.build(config.from_options({
+        "smtp-host": "127.0.0.1", "mail-to": "ops@example.org",
+        "webhook-url": "http://127.0.0.1:9/hook"}), str(tmp_path), log)
+    assert [type(c).__name__ for c in both] == ["WebhookChannel"]
+    assert any(level == "error" and "channel mail cannot start" in m for level, m in log.lines)
+    log = ListLog()
+    alone = channels.build(config.from_options({"smtp-host": "127.0.0.1",
+                                                "mail-to": "ops@example.org"}),
+                           str(tmp_path), log)
+    assert [type(c).__name__ for c in alone] == ["JsonFileChannel"]
+    assert any("no configured channel could start" in m for _level, m in log.lines)
