@@ -36,6 +36,16 @@ def _release_era(release):
     return ERA_UNKNOWN
 
 
+# The duplicate ring starts small and doubles up to dup_memory (a power of two): a
+# fleet's idle streams hold a few dozen records, not 256. It only grows when a slot
+# holds a seq the full ring would keep apart, so what it remembers is the same.
+RING_START = 16
+
+
+def _ring_size(full: int) -> int:
+    return RING_START if full > RING_START and full & (full - 1) == 0 else full
+
+
 def _msgid(rec):
     m = rec.fields.get("msgid") if rec.fields else None
     if m is not None and m.isascii() and m.isdigit() and len(m) <= 10:
@@ -96,7 +106,7 @@ class ExtendedStream(SenderStream):
         self.max_seq = -1           # highest seq seen; -1: none yet
         self.last_ts = -1           # highest kernel timestamp released; -1: none yet
         self.held = {}              # seq -> [Record, deadline]: waiting for a gap
-        n = r.limits.dup_memory
+        n = _ring_size(r.limits.dup_memory)
         self.ring_seq = array("q", [-1]) * n    # released seqs and their ts: duplicates
         self.ring_ts = array("q", [-1]) * n
         self.cont = None            # a 'c'/'+' record waiting for '+' pieces
@@ -242,7 +252,7 @@ class ExtendedStream(SenderStream):
         if self._is_dup(seq, rec.ts_us):
             c["duplicates"] += 1
             return
-        if (ns - seq > len(self.ring_seq) or rec.text.startswith("Linux version ")
+        if (ns - seq > self.r.limits.dup_memory or rec.text.startswith("Linux version ")
                 or rec.ts_us + self.r.reboot_us < self.last_ts
                 or (rec.release is not None and self.last_release is not None
                     and rec.release != self.last_release)):
@@ -257,8 +267,27 @@ class ExtendedStream(SenderStream):
         rec.boot = self.boot
         self._cont(rec, now)
 
+    def _slot(self, seq: int) -> int:
+        """The ring index for seq, after growing the ring if it would forget a seq
+        that a ring of dup_memory keeps."""
+        full = self.r.limits.dup_memory
+        while True:
+            ring = self.ring_seq
+            n = len(ring)
+            i = seq % n
+            old = ring[i]
+            if n >= full or old == -1 or old == seq or (seq - old) % full == 0:
+                return i
+            m = min(2 * n, full)
+            new_seq, new_ts = array("q", [-1]) * m, array("q", [-1]) * m
+            for s_, t_ in zip(ring, self.ring_ts):
+                if s_ != -1:
+                    new_seq[s_ % m] = s_
+                    new_ts[s_ % m] = t_
+            self.ring_seq, self.ring_ts = new_seq, new_ts
+
     def _remember(self, rec):
-        i = rec.seq % len(self.ring_seq)
+        i = self._slot(rec.seq)
         self.ring_seq[i] = rec.seq
         self.ring_ts[i] = rec.ts_us
 
@@ -279,7 +308,7 @@ class ExtendedStream(SenderStream):
         self.next_seq = seq + 1
         if rec.release is not None:
             self.last_release = rec.release
-        i = seq % len(self.ring_seq)
+        i = self._slot(seq)
         self.ring_seq[i] = seq
         self.ring_ts[i] = ts = rec.ts_us
         if ts > self.last_ts:
@@ -334,7 +363,7 @@ class ExtendedStream(SenderStream):
         back = self.r.reboot_us
         for fkey in [k for k, fs in self.frags.items()
                      if abs(fs.piece.ts_us - rec.ts_us) > back
-                     or abs(fs.piece.seq - rec.seq) > len(self.ring_seq)]:
+                     or abs(fs.piece.seq - rec.seq) > self.r.limits.dup_memory]:
             fs = self.frags.pop(fkey, None)
             if fs is not None:
                 self._frag_done(fkey, fs, now, True)
@@ -347,8 +376,9 @@ class ExtendedStream(SenderStream):
         self.last_ts = -1
         self.last_msgid = None
         self.last_release = None
-        self.ring_seq = array("q", [-1]) * len(self.ring_seq)
-        self.ring_ts = array("q", [-1]) * len(self.ring_ts)
+        n = _ring_size(self.r.limits.dup_memory)
+        self.ring_seq = array("q", [-1]) * n
+        self.ring_ts = array("q", [-1]) * n
         self._sequence(rec, now)
 
     def _flush_held(self, now):

@@ -761,3 +761,56 @@ def test_late_fragment_of_old_boot_after_reboot_is_dropped():
     assert [x.text for x in recs] == ["prev", "0123456789[...]", "Linux version 6.1.0",
                                       "second record of the new boot"]
     assert r.counters["reboots"] == 1 and r.counters["dropped_late_fragment"] == 1
+
+
+def test_small_duplicate_ring_remembers_what_the_full_one_does(monkeypatch):
+    # the ring starts at 16 entries and grows; on the same input it must find the
+    # same duplicates, late records and reboots as a ring of dup_memory from the start
+    import random
+    from syslogng_netconsole.ingest import extended
+
+    def datagrams(seed):
+        rnd = random.Random(seed)
+        out, sent, seq = [], [], 0
+        for _ in range(1500):
+            r = rnd.random()
+            if r < 0.08 and sent:            # a duplicate, recent or up to 600 back
+                s = sent[-1 - int(rnd.random() ** 2 * min(len(sent) - 1, 600))]
+            elif r < 0.12:                    # a gap (loglevel filtering or loss)
+                seq += rnd.randint(2, 40)
+                s = seq
+            elif r < 0.125:                   # a reboot
+                seq = 0
+                s = seq
+            else:
+                seq += 1
+                s = seq
+            sent.append(s)
+            out.append(b"6,%d,%d,-;r%d\n" % (s, 1000000 + s, s))
+        return out
+
+    def run_all(ds):
+        core = Reassembler()
+        recs = []
+        for i, d in enumerate(ds):
+            core.process(d, H, 1, 2, i * 0.01)
+            core.expire(i * 0.01)
+            recs += [(r.text, r.boot, r.lost_before) for r in core.records()]
+        core.flush(1e6)
+        recs += [(r.text, r.boot, r.lost_before) for r in core.records()]
+        stream = next(iter(core._streams.values()))
+        return recs, dict(core.counters), len(stream.ring_seq)
+
+    for seed in range(8):
+        ds = datagrams(seed)
+        small = run_all(ds)
+        monkeypatch.setattr(extended, "RING_START", 1 << 20)     # no small start
+        full = run_all(ds)
+        monkeypatch.undo()
+        assert small[:2] == full[:2], seed
+        assert full[2] == ReassemblyLimits().dup_memory
+    # an idle stream of a few dozen records keeps a small ring
+    core = Reassembler()
+    for s in range(40):
+        core.process(b"6,%d,%d,-;boot %d\n" % (s, s, s), H, 1, 2, 0.0)
+    assert len(next(iter(core._streams.values())).ring_seq) == 64
