@@ -308,7 +308,10 @@ class ExtendedStream(SenderStream):
         self.next_seq = seq + 1
         if rec.release is not None:
             self.last_release = rec.release
-        i = self._slot(seq)
+        ring = self.ring_seq
+        i = seq % len(ring)
+        if ring[i] != -1 and ring[i] != seq:    # hot path: the slot is free or ours
+            i = self._slot(seq)
         self.ring_seq[i] = seq
         self.ring_ts[i] = ts = rec.ts_us
         if ts > self.last_ts:
