@@ -71,7 +71,11 @@ def test_real_kernel_crash_in_the_store(tmp_path, kernel, mode, scenario, types,
         pytest.fail("kernel %s not installed (tests/install-deps.sh installs it): %s" % (kernel, exc))
     with Syslogng(tmp_path / "sng") as sng:
         run = guest_run.boot_guest(kernel, mode, scenario, sng.port, tmp_path / "guest")
-        assert not run.timed_out, run.qemu_log.read_text(errors="replace")[-2000:]
+        # as in the kernel tier: a guest that hangs in its own shutdown after init's
+        # power-off marker (seen on 6.1 and 6.12 under TCG) has sent its stream; any
+        # other time-out fails
+        assert run.poweroff_hang or not run.timed_out, \
+            run.qemu_log.read_text(errors="replace")[-2000:]
         if types:
             wait_for(lambda: len(stored(sng.statedir)) >= len(types), 20,
                      message="no incident stored:\n" + sng.stderr_tail())
