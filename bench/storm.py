@@ -66,7 +66,7 @@ BENCH = REPO / "bench"
 sys.path[:0] = [str(REPO / "tests")]
 
 import harness.sng  # noqa: E402
-from harness.sng import Syslogng, free_udp_port  # noqa: E402
+from harness.sng import Syslogng, child_pids, free_udp_port  # noqa: E402
 
 CODE = REPO  # the package the daemons import (a snapshot of it by default, see snapshot())
 
@@ -283,20 +283,6 @@ def nofile_of(pid):
     except OSError:
         pass
     return "?"
-
-
-def child_pids(pid):
-    out = []
-    try:
-        tids = os.listdir("/proc/%d/task" % pid)
-    except OSError:
-        return out
-    for tid in tids:
-        try:
-            out += [int(c) for c in open("/proc/%d/task/%s/children" % (pid, tid)).read().split()]
-        except OSError:
-            pass
-    return out
 
 
 def rss_kib(pid):

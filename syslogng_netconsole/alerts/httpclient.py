@@ -12,7 +12,7 @@ import urllib.request
 
 from syslogng_netconsole import __version__
 from syslogng_netconsole.alerts.config import redact_url
-from syslogng_netconsole.alerts.errors import error_detail  # noqa: F401 (channels import it here)
+from syslogng_netconsole.alerts.errors import error_detail
 from syslogng_netconsole.alerts.retry import Result, classify_http, parse_retry_after
 
 USER_AGENT = "syslogng-netconsole/%s" % __version__

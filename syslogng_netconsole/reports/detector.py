@@ -139,6 +139,12 @@ class _DetectorStream:
         self.last_ctx = None        # context of the last record fed
 
 
+def _context(caller, ts) -> str:
+    """The printk context a line belongs to: its caller tag, "console" for a
+    timestamped line without one, "" for bare text."""
+    return caller or ("console" if ts is not None else "")
+
+
 def _match_kind(text: str) -> Optional[kinds.Kind]:
     for kind in kinds.KINDS:
         if kind.header in text:
@@ -235,7 +241,7 @@ class Detector:
         text = rec.text
         if rec.flags == "c" and self._join_piece(st, rec, now):
             return
-        st.last_ctx = rec.caller or ("console" if rec.ts_us is not None else "")
+        st.last_ctx = _context(rec.caller, rec.ts_us)
         for line in (text.split("\n") if "\n" in text else (text,)):
             if parse:
                 ts, caller, text = parse_console_line(line)
@@ -247,8 +253,7 @@ class Detector:
                 # printk lines are at most 1024 bytes; longer is not kernel output and
                 # would only feed the regex engine's backtracking
                 text = text[:MAX_LINE]
-            ctx = caller or ("console" if ts is not None else "")
-            self._line(st, rec, ctx, ts, text, now)
+            self._line(st, rec, _context(caller, ts), ts, text, now)
 
     def _join_piece(self, st: _DetectorStream, rec, now: float) -> bool:
         """A 'c' record (a KERN_CONT piece the kernel printed as a line of its own,
@@ -256,7 +261,7 @@ class Detector:
         in a report: join it there, so a report reads the same whether or not the
         kernel could merge the piece. True if joined."""
         text = rec.text
-        ctx = rec.caller or ("console" if rec.ts_us is not None else "")
+        ctx = _context(rec.caller, rec.ts_us)
         reps = st.open.get(ctx)
         if (not reps or st.last_ctx != ctx or rec.lost_before or "\n" in text
                 or _HEADER(text) or text.startswith(_MARKERS)

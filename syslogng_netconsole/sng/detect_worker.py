@@ -104,7 +104,7 @@ class WorkerEngine:
         self.progress_at = now
         # everything a crashed worker might still have needed, in the original order
         # (the batch not sent yet is in it too)
-        kept = sorted((item for q in self.kept.values() for item in q), key=lambda i: i[0])
+        kept = self._kept_in_order()
         self.batch = []
         self.outbuf = bytearray()
         for i in range(0, len(kept), 5000):
@@ -152,7 +152,7 @@ class WorkerEngine:
         n = self.counters["worker_restarts"]
         self.next_start = now + RESTART_BACKOFF[min(n - 1, len(RESTART_BACKOFF) - 1)]
         self.log("warning", "detection worker %s; restarting it with the %d records its "
-                 "open reports need" % (why, sum(len(q) for q in self.kept.values())))
+                 "open reports need" % (why, self._kept_count()))
 
     # -- the source loop -------------------------------------------------------------
 
@@ -254,13 +254,19 @@ class WorkerEngine:
             del self.kept[key]
             del self.kept_bytes[key]
 
+    def _kept_in_order(self) -> List[tuple]:
+        """Every kept record of every stream, in the order they were handed over."""
+        return sorted((item for q in self.kept.values() for item in q), key=lambda i: i[0])
+
+    def _kept_count(self) -> int:
+        return sum(len(q) for q in self.kept.values())
+
     # -- stop, counters --------------------------------------------------------------
 
     def open_pool(self, now: float) -> DetectorPool:
         """A local pool rebuilt from the kept records: the open reports at a stop."""
         pool = DetectorPool()
-        for _idx, t, t_now in sorted((i for q in self.kept.values() for i in q),
-                                     key=lambda i: i[0]):
+        for _idx, t, t_now in self._kept_in_order():
             pool.feed(protocol.record(t), t_now)
         pool.drain()                    # finished ones were the worker's to report
         return pool
@@ -268,7 +274,7 @@ class WorkerEngine:
     def gauges(self) -> dict:
         r = self.remote
         return {"streams": r.get("streams", 0), "open_reports": r.get("open_reports", 0),
-                "worker_pid": self.pid() or 0, "kept_records": sum(len(q) for q in self.kept.values())}
+                "worker_pid": self.pid() or 0, "kept_records": self._kept_count()}
 
     def remote_counters(self) -> dict:
         return {k: v for k, v in self.remote.items() if k not in ("streams", "open_reports")}

@@ -84,7 +84,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from typing import Callable, Dict, Iterable, Optional
+from typing import Callable, Dict, Iterable, List, Optional
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 SCL = REPO / "syslogng_netconsole" / "scl" / "netconsole.conf"
@@ -166,6 +166,22 @@ def udp_socket_drops(port: int) -> Optional[int]:
     for fields in _udp_sockets(port, ("/proc/net/udp",)):
         return int(fields[-1])
     return None
+
+
+def child_pids(pid: int) -> List[int]:
+    """The child processes of `pid` (of any of its threads), e.g. syslog-ng's detection
+    worker; [] when the process is gone."""
+    out = []
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            out += [int(c) for c in open("/proc/%d/task/%s/children" % (pid, tid)).read().split()]
+        except OSError:
+            pass
+    return out
 
 
 def wait_drained(sng: "Syslogng", sent: int, limit: float = 60.0, quiet: float = 2.0):

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from harness import chroot
-from harness.sng import Syslogng, available, wait_for
+from harness.sng import Syslogng, available, child_pids, wait_for
 from syslogng_netconsole.incidents.store import read_incidents
 from syslogng_netconsole.ingest.capture import read_packets
 
@@ -32,18 +32,13 @@ def crash_part():
 
 def worker_pids(sng):
     out = []
-    for tid in os.listdir("/proc/%d/task" % sng.pid):
+    for pid in child_pids(sng.pid):
         try:
-            kids = open("/proc/%d/task/%s/children" % (sng.pid, tid)).read().split()
+            cmd = open("/proc/%d/cmdline" % pid, "rb").read()
         except OSError:
             continue
-        for pid in kids:
-            try:
-                cmd = open("/proc/%s/cmdline" % pid, "rb").read()
-            except OSError:
-                continue
-            if b"syslogng_netconsole.worker" in cmd:
-                out.append(int(pid))
+        if b"syslogng_netconsole.worker" in cmd:
+            out.append(pid)
     return out
 
 
