@@ -41,8 +41,13 @@ class Tracker:
                 del self.last[key]
             acks[key] = idx + 1             # nothing up to here is needed
 
-    def expired(self, acks: dict) -> None:
+    def ended(self, acks: dict) -> None:
+        """Streams whose report ended without a record of theirs: a timer, or the
+        pool's caps finishing it while another stream was fed. Every tracked key was
+        open when it was fed, so equal counts mean none has left (no scan)."""
         keys = self.pool.open_keys
+        if len(self.open_start) == len(keys):
+            return
         for key in [k for k in self.open_start if k not in keys]:
             del self.open_start[key]
             acks[key] = self.last.pop(key) + 1
@@ -76,7 +81,7 @@ def serve(inp: int, out: int, pool: DetectorPool) -> None:
         deadline = pool.next_deadline()
         if deadline is not None and deadline <= now:
             pool.expire(now)
-            tracker.expired(acks)
+        tracker.ended(acks)
         if now - last_evict >= 30.0:
             last_evict = now
             pool.evict_idle(now)

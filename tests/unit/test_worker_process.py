@@ -155,3 +155,36 @@ def test_a_hung_worker_is_killed_and_replaced(worker, monkeypatch):
     assert det.worker.pid() != old
     assert run_until(det, now, lambda: det.out, 15)
     assert det.out[0].title.startswith("BUG: unable to handle kernel NULL pointer")
+
+
+def test_a_report_ended_by_the_open_report_cap_releases_its_kept_records():
+    # the worker's loop, on real pipes, with a pool that keeps one open report: the
+    # second stream's report finishes the first one at once (truncated); the source
+    # must hear that the first stream needs nothing more, without waiting for a timer
+    import threading
+    from syslogng_netconsole.reports.pool import DetectorPool
+    from syslogng_netconsole.worker import protocol
+    from syslogng_netconsole.worker.__main__ import serve
+    a, b = records("kernel-6.1-extended-oops-panic", "10.0.4.1"), \
+        records("kernel-6.1-extended-oops-panic", "10.0.4.2")
+    start = next(n for n, r in enumerate(a) if r.text.startswith("BUG: kernel NULL"))
+    to_w, from_src = os.pipe()
+    from_w, to_src = os.pipe()
+    t = threading.Thread(target=serve, args=(to_w, to_src, DetectorPool(max_open=1)),
+                         daemon=True)
+    t.start()
+    now = time.monotonic()
+    items = [(1, protocol.rec_tuple(a[start]), now), (2, protocol.rec_tuple(a[start + 1]), now),
+             (3, protocol.rec_tuple(b[start]), now)]
+    os.write(from_src, protocol.frame(("r", items)))
+    reader, acks, incidents = protocol.FrameReader(), {}, []
+    end = time.monotonic() + 3.0            # well inside the 5 s quiet timeout
+    while time.monotonic() < end and acks.get(a[0].stream) != 3:
+        for _kind, incs, got, _counters, _done in reader.feed(os.read(from_w, 1 << 16)):
+            incidents += incs
+            acks.update((tuple(k), v) for k, v in got)
+    os.close(from_src)
+    t.join(5)
+    assert [i["host"] for i in incidents] == ["10.0.4.1"] and incidents[0]["truncated"]
+    assert acks[a[0].stream] == 3           # nothing of 10.0.4.1 up to idx 2 is needed
+    assert acks[b[0].stream] == 0           # 10.0.4.2's report is open from idx 3
