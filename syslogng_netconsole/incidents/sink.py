@@ -1,7 +1,10 @@
 """Where the incidents destination puts a finished incident: the SQLite store
 (store.py), then one line in ``incidents.jsonl``, one internal log line, and the
 hand-off to alerts -- in that order, and only for an incident new to the store
-(a duplicate is counted, nothing else). Reports still open at deinit are parked
+(a duplicate is counted, nothing else). An incident is marked handed on in the
+store only once the alerts took it (or none are configured): one stored just
+before a crash (SIGKILL), or while the alerts could not start, is handed on by
+hand_on() after the next set_alerts(). Reports still open at deinit are parked
 in the store and unparked at the next init. Counters go to ``incidents-stats.json``.
 
 Pure of syslog-ng and of clocks: ``log(level, text)`` writes one line, and every
@@ -42,6 +45,8 @@ class IncidentSink:
         self.owner = owner              # whose parked reports are whose
         self.json_lines = json_lines
         self.on_new = on_new
+        self.alerts_enabled = True      # until set_alerts(): keep the hand-offs for later
+        self._handoff_due = False
         self.counters = counters if counters is not None else collections.Counter()
         self._log = log
         self._trouble = ratelog or RateLimitedLog(log, PREFIX, LOG_EVERY)
@@ -92,12 +97,51 @@ class IncidentSink:
         self._log("info", PREFIX + "host=%s type=%s title=%s%s"
                   % (printable(inc.host, 64), printable(inc.type, 40), printable(inc.title, 200),
                      " (panicked)" if inc.panicked else ""))
-        if self.on_new is not None:
+        self._hand(inc, now, wall)
+        return True
+
+    def set_alerts(self, on_new: Optional[Callable[[Incident, float], None]],
+                   enabled: bool = True) -> None:
+        """Where new incidents go from now on; on_new=None with enabled=True: the
+        alerts are configured but do not run (hand-offs wait in the store)."""
+        self.on_new = on_new
+        self.alerts_enabled = enabled
+        self._handoff_due = True
+
+    def hand_on(self, now: float, wall: float) -> int:
+        """After set_alerts(): hand on what the store holds unhanded (a crash between
+        storing and alerting, or alerts that could not start). Returns how many."""
+        if not self._handoff_due or self._store is None:
+            return 0
+        self._handoff_due = False
+        try:
+            waiting = self._store.unhanded()
+        except StoreError as exc:
+            self._handoff_due = True
+            self._trouble("handoff", "cannot read the hand-offs: %s" % exc, now, "error")
+            return 0
+        n = sum(1 for inc in waiting if self._hand(inc, now, wall))
+        if n:
+            self._log("info", PREFIX + "%d stored incident(s) handed to the alerts now "
+                      "(stored before a crash or while the alerts were down)" % n)
+        return n
+
+    def _hand(self, inc: Incident, now: float, wall: float) -> bool:
+        if self.on_new is None:
+            if self.alerts_enabled:
+                return False            # kept in the store's hand-offs for later
+        else:
             try:
                 self.on_new(inc, wall)
             except Exception as exc:
                 self.counters["alert_errors"] += 1
                 self._trouble("alert", "alert hook: %r" % (exc,), now, "error")
+                return False
+        if self._store is not None:
+            try:
+                self._store.handed(inc.id)
+            except StoreError as exc:       # handed on again at the next start: a duplicate
+                self._trouble("handoff", "cannot mark a hand-off done: %s" % exc, now, "error")
         return True
 
     def _append_json(self, inc: Incident, now: float, wall: float):

@@ -23,7 +23,7 @@ from typing import Iterable, List, Optional
 from syslogng_netconsole.incidents.incident import Incident
 
 DB_NAME = "incidents.sqlite"
-STORE_SCHEMA_VERSION = 1      # PRAGMA user_version of incidents.sqlite (migrated up)
+STORE_SCHEMA_VERSION = 2      # PRAGMA user_version of incidents.sqlite (migrated up)
 
 # Columns copied out of the incident for queries; the whole incident is in `data`.
 _COLUMNS = ("id", "host", "boot", "type", "title", "signature", "first_line",
@@ -54,7 +54,16 @@ _MIGRATIONS = {
             owner TEXT NOT NULL, id TEXT NOT NULL, parked_at REAL NOT NULL,
             data TEXT NOT NULL, PRIMARY KEY (owner, id))""",
     ],
+    2: [
+        # stored incidents not yet handed to the alerts: a crash between the two
+        # (SIGKILL) hands them on at the next start
+        "CREATE TABLE handoff (id TEXT PRIMARY KEY)",
+    ],
 }
+
+
+_SAME_REPORT = ("SELECT 1 FROM incidents WHERE host = ? AND boot = ? AND signature = ?"
+                " AND first_ts_us = ? LIMIT 1")
 
 
 def same_report_key(incident: Incident):
@@ -155,11 +164,34 @@ class Store:
                % (", ".join(_COLUMNS), ", ".join("?" * (len(_COLUMNS) + 2))))
         key = same_report_key(incident)
         with self._transaction() as db:
-            if key is not None and db.execute(
-                    "SELECT 1 FROM incidents WHERE host = ? AND boot = ? AND signature = ?"
-                    " AND first_ts_us = ? LIMIT 1", key).fetchone():
+            if key is not None and db.execute(_SAME_REPORT, key).fetchone():
                 return False
-            return db.execute(sql, values + [stored_at, json.dumps(d)]).rowcount == 1
+            if db.execute(sql, values + [stored_at, json.dumps(d)]).rowcount != 1:
+                return False
+            db.execute("INSERT OR IGNORE INTO handoff VALUES (?)", (d["id"],))
+            return True
+
+    def handed(self, incident_id: str) -> None:
+        """The incident reached the alerts (or there are none): no hand-off at restart."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM handoff WHERE id = ?", (incident_id,))
+
+    def unhanded(self) -> List[Incident]:
+        """Stored incidents whose hand-off to the alerts never finished, oldest first."""
+        rows = self._read("SELECT i.data FROM handoff h JOIN incidents i ON i.id = h.id"
+                          " ORDER BY i.rowid_")
+        return [incident_from_dict(json.loads(r[0])) for r in rows]
+
+    def known(self, incidents: Iterable[dict]) -> set:
+        """The ids of these incidents (Incident.to_dict()s) the store already holds,
+        by id or as the same report through another stream of the host (add())."""
+        out = set()
+        for d in incidents:
+            key = same_report_key(incident_from_dict(d))
+            if self._read("SELECT 1 FROM incidents WHERE id = ? LIMIT 1", (d["id"],)) or (
+                    key is not None and self._read(_SAME_REPORT, key)):
+                out.add(d["id"])
+        return out
 
     def count(self) -> int:
         return self._read("SELECT COUNT(*) FROM incidents")[0][0]

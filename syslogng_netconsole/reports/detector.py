@@ -95,7 +95,7 @@ class _Report:
                  "cpu_traceback", "ended", "grace_left", "grace_deadline", "panicked",
                  "lost", "incomplete", "truncated", "nbytes", "first_seq", "last_seq",
                  "first_ts", "last_ts", "first_time", "last_time", "release", "line_no",
-                 "min_lines", "host", "boot", "desc_tail")
+                 "min_lines", "host", "boot", "desc_tail", "restored")
 
     def __init__(self, kind, ctx, text, prefix, rec, ts, now, line_no):
         self.kind = kind
@@ -116,6 +116,7 @@ class _Report:
         self.nbytes = 0
         self.first_seq = self.last_seq = rec.seq
         self.first_ts = self.last_ts = ts
+        self.restored = False       # rebuilt after the collector restarted (mark_restored)
         self.first_time = self.last_time = now
         self.release = rec.release
         self.line_no = line_no
@@ -217,6 +218,15 @@ class Detector:
     def incidents(self) -> List[Incident]:
         out, self._out = self._out, []
         return out
+
+    def mark_restored(self) -> None:
+        """The open reports were rebuilt from a journal after the collector restarted:
+        one that times out without its end is flagged truncated (its end may have
+        arrived while nobody listened)."""
+        for st in self._streams.values():
+            for lst in st.open.values():
+                for rep in lst:
+                    rep.restored = True
 
     def open_reports(self) -> int:
         return sum(len(lst) for st in self._streams.values() for lst in st.open.values())
@@ -456,7 +466,7 @@ class Detector:
         type_ = kinds.title_to_type(d.title)
         calls = _frames.call_trace(rep.desc)
         truncated = rep.truncated or rep.lost > 0 or rep.incomplete
-        if timeout and not rep.ended and not calls and d.corrupted:
+        if timeout and not rep.ended and (rep.restored or (not calls and d.corrupted)):
             truncated = True
         corrupted = d.corrupted or rep.lost > 0 or rep.incomplete
         inc = Incident(

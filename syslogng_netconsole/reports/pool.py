@@ -178,6 +178,11 @@ class DetectorPool:
                 gone += 1
         return gone
 
+    def mark_restored(self) -> None:
+        """Every open report was rebuilt after a restart (Detector.mark_restored)."""
+        for key in self._open:
+            self._slots[key].det.mark_restored()
+
     def flush(self, now: float) -> None:
         """End of input: finish every open report."""
         for slot in sorted(self._slots.values(), key=lambda s: s.born):

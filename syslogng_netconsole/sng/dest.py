@@ -242,11 +242,13 @@ class IncidentDestination(_Base):
         hands it each newly stored incident (it only enqueues into the outbox)."""
         self._alerts = None
         if not self.alert_cfg.enabled:
+            self._sink.set_alerts(None, enabled=False)
             return
         from syslogng_netconsole.alerts.dispatcher import Dispatcher
         self._alerts = Dispatcher(self.alert_cfg, self._sink.state_dir, _log)
         self._alerts.start()
-        self._sink.on_new = self._alerts.submit
+        self._sink.set_alerts(self._alerts.submit)
+        self._wake.set()                # the thread hands on what waited (hand_on)
 
     def _stop_alerts(self):
         """Stop the alert dispatcher (deinit): no thread outlives a reload."""
@@ -270,6 +272,7 @@ class IncidentDestination(_Base):
                 if soonest is not None:
                     wait = max(0.01, min(TICK, soonest - now))
                 self._drain()
+                self._sink.hand_on(time.monotonic(), time.time())
                 if now - last_evict >= EVICT_EVERY:
                     last_evict = now
                     with eng.lock:

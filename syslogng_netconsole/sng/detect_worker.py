@@ -29,13 +29,13 @@ import sys
 from typing import List, Optional
 
 from ..incidents.store import incident_from_dict
-from ..reports.pool import DetectorPool, _shift
+from ..reports.pool import _shift
 from ..worker import protocol
+from .kept import KeptRecords
 
 STALL_SECONDS = 10.0          # work pending and no answer this long: the worker is killed
 RESTART_BACKOFF = (0.0, 0.5, 2.0, 10.0)   # seconds before the 1st, 2nd, ... restart
 OUTBUF_HIGH = 32 << 20        # bytes waiting for the pipe: above, the source stops reading
-MAX_KEPT_BYTES = 512 << 10    # kept text per stream (the detector's own report cap)
 PIPE_SIZE = 1 << 20           # F_SETPIPE_SZ: fewer wakeups in a burst
 F_SETPIPE_SZ = 1031
 
@@ -61,8 +61,9 @@ class WorkerEngine:
     def __init__(self, counters: collections.Counter, log):
         self.counters = counters        # detect.* (worker counters are merged in)
         self.log = log                  # callable(level, text)
-        self.kept = collections.OrderedDict()   # stream key -> deque of (idx, tuple, now)
-        self.kept_bytes = collections.Counter()
+        self.kept = KeptRecords(counters)
+        self.journal = None                     # journal.Journal: every frame sent goes there too
+        self.mark_pending = False               # mark_restored() not yet told to a worker
         self.idx = 0
         self.batch: List[tuple] = []
         self.outbuf = bytearray()
@@ -104,7 +105,7 @@ class WorkerEngine:
         self.progress_at = now
         # everything a crashed worker might still have needed, in the original order
         # (the batch not sent yet is in it too)
-        kept = self._kept_in_order()
+        kept = self.kept.in_order()
         self.batch = []
         self.outbuf = bytearray()
         for i in range(0, len(kept), 5000):
@@ -152,7 +153,7 @@ class WorkerEngine:
         n = self.counters["worker_restarts"]
         self.next_start = now + RESTART_BACKOFF[min(n - 1, len(RESTART_BACKOFF) - 1)]
         self.log("warning", "detection worker %s; restarting it with the %d records its "
-                 "open reports need" % (why, self._kept_count()))
+                 "open reports need" % (why, self.kept.count()))
 
     # -- the source loop -------------------------------------------------------------
 
@@ -160,15 +161,11 @@ class WorkerEngine:
         self.idx += 1
         item = (self.idx, protocol.rec_tuple(rec), now)
         self.batch.append(item)
-        key = rec.stream
-        q = self.kept.get(key)
-        if q is None:
-            q = self.kept[key] = collections.deque()
-        q.append(item)
-        self.kept_bytes[key] += len(rec.text)
-        while self.kept_bytes[key] > MAX_KEPT_BYTES and len(q) > 1:
-            self.kept_bytes[key] -= len(q.popleft()[1][1])
-            self.counters["kept_dropped"] += 1
+        self.kept.add(rec.stream, item)
+
+    def mark_restored(self) -> None:
+        """The records fed so far were replayed from the journal after a restart."""
+        self.mark_pending = True
 
     def fds(self):
         """(fd, wants to write) of the worker's pipes, for the loop's poll."""
@@ -188,13 +185,20 @@ class WorkerEngine:
             except OSError as e:
                 self.counters["worker_start_errors"] += 1
                 self._lost(now, "cannot start (%s)" % e)
-        if self.proc is not None:
-            if self.batch:
+        if self.batch:
+            data = protocol.frame(("r", self.batch))
+            if self.journal is not None:
+                self.journal.write(data)
+            if self.proc is not None:
                 if self.done >= self.sent:
                     self.progress_at = now      # idle until now: the clock starts here
-                self.outbuf += protocol.frame(("r", self.batch))
+                self.outbuf += data
                 self.sent = self.batch[-1][0]
-                self.batch = []
+            self.batch = []                     # else kept: start() sends them
+        if self.mark_pending and self.proc is not None:
+            self.outbuf += protocol.frame(("m", None))     # after the records it is about
+            self.mark_pending = False
+        if self.proc is not None:
             self._write(now)
         if self.proc is not None:
             self._read(now)
@@ -240,41 +244,16 @@ class WorkerEngine:
                     self.done, self.progress_at = done, now
                 self.found.extend(incident_from_dict(d) for d in incidents)
                 for key, needed in acks:
-                    self._trim(tuple(key), needed)
+                    self.kept.trim(tuple(key), needed)
                 if counters:
                     self.remote = counters
 
-    def _trim(self, key, needed: int) -> None:
-        q = self.kept.get(key)
-        if q is None:
-            return
-        while q and q[0][0] < needed:
-            self.kept_bytes[key] -= len(q.popleft()[1][1])
-        if not q:
-            del self.kept[key]
-            del self.kept_bytes[key]
-
-    def _kept_in_order(self) -> List[tuple]:
-        """Every kept record of every stream, in the order they were handed over."""
-        return sorted((item for q in self.kept.values() for item in q), key=lambda i: i[0])
-
-    def _kept_count(self) -> int:
-        return sum(len(q) for q in self.kept.values())
-
     # -- stop, counters --------------------------------------------------------------
-
-    def open_pool(self, now: float) -> DetectorPool:
-        """A local pool rebuilt from the kept records: the open reports at a stop."""
-        pool = DetectorPool()
-        for _idx, t, t_now in self._kept_in_order():
-            pool.feed(protocol.record(t), t_now)
-        pool.drain()                    # finished ones were the worker's to report
-        return pool
 
     def gauges(self) -> dict:
         r = self.remote
         return {"streams": r.get("streams", 0), "open_reports": r.get("open_reports", 0),
-                "worker_pid": self.pid() or 0, "kept_records": self._kept_count()}
+                "worker_pid": self.pid() or 0, "kept_records": self.kept.count()}
 
     def remote_counters(self) -> dict:
         return {k: v for k, v in self.remote.items() if k not in ("streams", "open_reports")}

@@ -1,10 +1,11 @@
 """What the netconsole() source keeps across a stop and start.
 
 deinit() cannot tell a reload from a stop. So it saves what a stop would lose: the
-unfinished records and the records not yet posted (persist.py), and, with
-detect("yes"), the open crash reports and the incidents not yet posted
-(detect.py). The next instance deletes both files when it takes the live state
-over (a reload), or posts what they hold (a restart).
+unfinished records and the records not yet posted (persist.py); the next instance
+deletes the file when it takes the live state over (a reload), or posts what it
+holds (a restart). With detect("yes"), the crash report journal (journal.py) is
+written all along, so a SIGKILL loses no report either: deinit() only writes it
+out compacted, and a fresh start replays it (detect.py).
 
 `log` is syslog-ng's Logger (or a logging.Logger outside syslog-ng); every failure
 is counted on the endpoint and logged, never raised.
@@ -14,6 +15,7 @@ import time
 
 from . import persist
 from .detect import SourceDetector, reports_path
+from .journal import journal_path
 
 
 def save_at_stop(ep, det, settings, log) -> None:
@@ -26,17 +28,15 @@ def save_at_stop(ep, det, settings, log) -> None:
                  % (port, held_bytes, held_records,
                     " and saved to %s for a restart" % saved if saved
                     else " (lost if syslog-ng is stopping: no state_dir)"))
-    path = reports_path(state_dir, port)
-    if det is None or not path or not det.has_state():
+    if det is None or det.journal is None:
         return
     try:
         now = time.monotonic()
-        n = det.save(path, now, time.time() - now)
-        log.info("netconsole: port %d: %d open or unposted crash report(s) saved to %s for a "
-                 "restart" % (port, n, path))
+        det.checkpoint(now, time.time() - now)
     except Exception as e:
         ep.counters["save_errors"] += 1
-        log.warning("netconsole: cannot save open crash reports to %s: %r" % (path, e))
+        log.warning("netconsole: cannot write the crash report journal %s: %r"
+                    % (det.journal.path, e))
 
 
 def _save_pending(ep, path, log):
@@ -67,6 +67,8 @@ def restore_at_start(ep, det, settings, fresh: bool, log) -> None:
         ep.counters["restored"] += len(recs)
         log.info("netconsole: port %d: %d records saved at the last stop are posted now"
                  % (port, len(recs)))
+    if det is not None and state_dir and settings["journal"]:
+        _open_journal(ep, det, state_dir, port, fresh, log)
     path = reports_path(state_dir, port)
     try:
         found = SourceDetector.take_saved(path, fresh)
@@ -76,5 +78,31 @@ def restore_at_start(ep, det, settings, fresh: bool, log) -> None:
         return
     if found and det is not None:
         det.out.extend(found)
-        log.info("netconsole: port %d: %d crash report(s) open at the last stop are posted now "
-                 "(open ones flagged truncated)" % (port, len(found)))
+        log.info("netconsole: port %d: %d crash report(s) open at the last stop (saved by an "
+                 "earlier release) are posted now, open ones flagged truncated"
+                 % (port, len(found)))
+
+
+def _open_journal(ep, det, state_dir, port, fresh, log) -> None:
+    """Replay the journal (a fresh start) and keep writing it; a reload goes on with
+    the live one. A journal that cannot be read is kept aside and a new one begun."""
+    path = journal_path(state_dir, port)
+    if det.journal is not None and det.journal.path == path:
+        return
+    for attempt in (1, 2):
+        now = time.monotonic()
+        try:                            # the 2nd attempt replays nothing (no record twice)
+            records, incidents = det.open_journal(path, state_dir, fresh and attempt == 1,
+                                                  now, time.time() - now)
+        except Exception as e:
+            ep.counters["restore_errors"] += 1
+            det.journal = None
+            log.warning("netconsole: crash report journal %s: %r%s" % (
+                path, e, "; starting a new one" if attempt == 1 else
+                "; open reports are lost if syslog-ng is killed"))
+            continue
+        if records or incidents:
+            log.info("netconsole: port %d: %d records of open crash reports and %d "
+                     "incident(s) from the journal replayed (after a stop or a crash)"
+                     % (port, records, incidents))
+        return

@@ -31,6 +31,8 @@ OPTIONS = {
     "detect": (opt.boolean, False),     # crash detection here (sng/detect.py)
     # ... in a worker process (sng/detect_worker.py): "auto" = when there are 2+ cores
     "detect_worker": (opt.auto_boolean, "auto"),
+    # with detect and a state_dir: open reports journaled against a SIGKILL (journal.py)
+    "journal": (opt.boolean, True),
 }
 # reassembly limits: option name -> ReassemblyLimits attribute, converter (default: the core's)
 LIMIT_OPTIONS = {

@@ -17,40 +17,9 @@ import time
 
 from ..reports.pool import DetectorPool
 from . import protocol
+from .protocol import Tracker
 
-PREFIX_RECORDS = 5           # records kept before a report's first line (its prefix)
 COUNTERS_EVERY = 1.0         # seconds between counter snapshots sent back
-
-
-class Tracker:
-    """Per stream with an open report: the idx of the report's first record and of the
-    last record fed. What the source keeps follows from it (protocol.py)."""
-
-    def __init__(self, pool: DetectorPool):
-        self.pool = pool
-        self.open_start = {}
-        self.last = {}
-
-    def fed(self, key, idx: int, acks: dict) -> None:
-        if key in self.pool.open_keys:
-            start = self.open_start.setdefault(key, idx)
-            self.last[key] = idx
-            acks[key] = max(0, start - PREFIX_RECORDS)
-        else:
-            if self.open_start.pop(key, None) is not None:
-                del self.last[key]
-            acks[key] = idx + 1             # nothing up to here is needed
-
-    def ended(self, acks: dict) -> None:
-        """Streams whose report ended without a record of theirs: a timer, or the
-        pool's caps finishing it while another stream was fed. Every tracked key was
-        open when it was fed, so equal counts mean none has left (no scan)."""
-        keys = self.pool.open_keys
-        if len(self.open_start) == len(keys):
-            return
-        for key in [k for k in self.open_start if k not in keys]:
-            del self.open_start[key]
-            acks[key] = self.last.pop(key) + 1
 
 
 def serve(inp: int, out: int, pool: DetectorPool) -> None:
@@ -77,6 +46,8 @@ def serve(inp: int, out: int, pool: DetectorPool) -> None:
                         pool.feed(rec, t_now)
                         tracker.fed(rec.stream, idx, acks)
                         done = idx
+                elif kind == "m":           # what is open now was rebuilt after a restart
+                    pool.mark_restored()
         now = time.monotonic()
         deadline = pool.next_deadline()
         if deadline is not None and deadline <= now:

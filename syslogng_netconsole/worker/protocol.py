@@ -20,6 +20,7 @@ from ..ingest.records import Record
 
 HEADER = struct.Struct("<I")
 MAX_FRAME = 256 << 20           # a batch is never near this: a corrupt length
+PREFIX_RECORDS = 5              # records kept before a report's first line (its prefix)
 
 # what the detector reads of a Record, in Record's field order (fields is not read)
 REC_FIELDS = ("host", "text", "format", "src_port", "dst_port", "recv_time", "seq", "ts_us",
@@ -59,3 +60,35 @@ class FrameReader:
             pos = end
         del buf[:pos]
         return out
+
+
+class Tracker:
+    """Per stream with an open report: the idx of the report's first record and of the
+    last record fed: what `needed_from` each stream gets (above). `pool` is the
+    DetectorPool it watches (the worker's, or the source's own without a worker)."""
+
+    def __init__(self, pool):
+        self.pool = pool
+        self.open_start = {}
+        self.last = {}
+
+    def fed(self, key, idx: int, acks: dict) -> None:
+        if key in self.pool.open_keys:
+            start = self.open_start.setdefault(key, idx)
+            self.last[key] = idx
+            acks[key] = max(0, start - PREFIX_RECORDS)
+        else:
+            if self.open_start.pop(key, None) is not None:
+                del self.last[key]
+            acks[key] = idx + 1             # nothing up to here is needed
+
+    def ended(self, acks: dict) -> None:
+        """Streams whose report ended without a record of theirs: a timer, or the
+        pool's caps finishing it while another stream was fed. Every tracked key was
+        open when it was fed, so equal counts mean none has left (no scan)."""
+        keys = self.pool.open_keys
+        if len(self.open_start) == len(keys):
+            return
+        for key in [k for k in self.open_start if k not in keys]:
+            del self.open_start[key]
+            acks[key] = self.last.pop(key) + 1

@@ -17,6 +17,7 @@ from harness import samples
 from harness.shared import shared_path
 from harness.sng import Syslogng, available, wait_for
 from syslogng_netconsole.incidents.store import read_incidents
+from syslogng_netconsole.sng.detect import CONFIRM_EVERY
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -273,6 +274,36 @@ def test_restart_with_a_report_open_stores_it_truncated(tmp_path):
         assert row["first_line"].startswith("BUG: kernel NULL pointer dereference")
     finally:
         sng2.stop()
+
+
+def test_sigkill_with_a_report_open_loses_it_not(tmp_path):
+    """SIGKILL (no deinit): the journal brings the open report back; its end never
+    came, so it is stored once, truncated; a second restart stores nothing again."""
+    why = available()
+    if why:
+        pytest.skip(why)
+    host = "127.0.0.9"
+    sng = Syslogng(tmp_path)
+    sng.start()
+    lines = plain(OOPS)
+    sng.sender(host).send_all(lines[:20])
+    wait_for(lambda: len(sng.log_lines(host)) >= 20, 10)
+    assert db_rows(sng, host) == []
+    sng.proc.kill()
+    sng.proc.wait(10)
+    sng.stop()
+    for _ in range(2):
+        sng2 = Syslogng(tmp_path, port=sng.port)
+        sng2.start()
+        try:
+            [row] = wait_incidents(sng2, host, 1)
+            assert row["truncated"] is True
+            assert row["first_line"].startswith("BUG: kernel NULL pointer dereference")
+            time.sleep(CONFIRM_EVERY + 1.0)     # the store confirms it: no longer journaled
+        finally:
+            sng2.stop()
+    assert len(db_rows(sng2, host)) == 1 and len(json_lines(sng2, host)) == 1
+    assert "from the journal replayed" in sng2.stderr_text()
 
 
 def test_unusable_state_dir_degrades_but_runs(tmp_path):

@@ -2,11 +2,15 @@
 on a clock the test drives."""
 
 import json
+import os
 
 from harness.samples import OOPS_LINES, PANIC_LINES
 from syslogng_netconsole.ingest.records import EXTENDED, Record
 from syslogng_netconsole.sng import messages
-from syslogng_netconsole.sng.detect import SourceDetector, reports_path
+from syslogng_netconsole.incidents.store import Store
+from syslogng_netconsole.sng import journal
+from syslogng_netconsole.sng.detect import CONFIRM_EVERY, SourceDetector, reports_path
+from syslogng_netconsole.sng.journal import journal_path
 
 
 def recs(host, lines, seq=100):
@@ -47,27 +51,112 @@ def test_panic_ends_the_report_and_it_is_posted_as_one_message():
     assert "\n" not in messages.incident_text(inc)
 
 
-def test_open_reports_saved_at_a_stop_come_back_truncated_after_a_restart(tmp_path):
+def journaled(tmp_path, wall=100.0, fresh=True, now=1.0):
     det = SourceDetector()
+    det.open_journal(journal_path(str(tmp_path), 6666), str(tmp_path), fresh, now, wall)
+    return det
+
+
+def test_an_open_report_survives_a_kill_and_times_out_truncated(tmp_path):
+    det = journaled(tmp_path)
     for r in recs("10.0.0.3", OOPS_LINES[:5]):
         det.feed(r, 1.0)
-    path = reports_path(str(tmp_path), 6666)
-    assert det.save(path, 1.0, 100.0) == 1
-    assert det.pool.open_reports == 1                 # the live state is untouched
-    (inc,) = SourceDetector.take_saved(path, fresh=True)
-    assert inc.truncated and inc.host == "10.0.0.3"
-    assert SourceDetector.take_saved(path, fresh=True) == []      # once
+    det.run(1.0, 100.0)                 # one loop iteration: the batch is on disk
+    # killed here: no checkpoint; a new process, its monotonic clock 40 s ahead
+    again = journaled(tmp_path, wall=60.0, now=50.0)
+    assert again.pool.open_reports == 1 and not again.out
+    assert again.next_deadline() == 1.0 + 40.0 + 5.0          # quiet_seconds, same wall time
+    again.run(46.0, 60.0)
+    (inc,) = again.out
+    assert inc.truncated and inc.host == "10.0.0.3" and inc.first_time == 101.0
+    assert inc.title.startswith("BUG: unable to handle kernel NULL pointer dereference")
 
 
-def test_a_reload_drops_the_saved_file_and_goes_on_live(tmp_path):
-    det = SourceDetector()
-    for r in recs("10.0.0.4", OOPS_LINES[:5]):
+def test_a_report_continued_after_the_restart_is_the_same_as_without_it(tmp_path):
+    lines = recs("10.0.0.4", OOPS_LINES + PANIC_LINES)
+    plain_det = SourceDetector()
+    for r in lines:
+        plain_det.feed(r, 1.0)
+    plain_det.run(100.0, 0.0)
+    (want,) = plain_det.out
+    det = journaled(tmp_path, wall=0.0)
+    for r in lines[:7]:
         det.feed(r, 1.0)
+    det.run(1.0, 0.0)
+    again = journaled(tmp_path, wall=0.0, now=1.5)
+    for r in lines[7:]:                 # the host goes on: its end arrives
+        again.feed(r, 1.0)
+    again.run(100.0, 0.0)
+    (inc,) = again.out
+    assert inc.to_dict() == want.to_dict() and not inc.truncated
+
+
+def test_incidents_stay_in_the_journal_until_the_store_has_them(tmp_path):
+    det = journaled(tmp_path, wall=0.0)
+    for r in recs("10.0.0.5", OOPS_LINES + PANIC_LINES):
+        det.feed(r, 1.0)
+    det.run(100.0, 0.0)
+    (inc,) = det.out                    # posted; syslog-ng's queue is lost with a kill
+    again = journaled(tmp_path, wall=0.0, now=200.0)
+    (back,) = again.out
+    assert back.to_dict() == inc.to_dict() and not again.kept
+    store = Store(str(tmp_path))
+    assert store.add(back, 1.0)
+    store.close()
+    again.run(200.0 + CONFIRM_EVERY, 0.0)
+    assert not again.unconfirmed        # the store has it: no longer journaled
+    third = journaled(tmp_path, wall=0.0, now=300.0)
+    assert not third.out and not third.kept
+
+
+def test_a_reload_replays_nothing_and_the_rewrite_keeps_only_open_reports(tmp_path):
+    det = journaled(tmp_path)
+    for r in recs("10.0.0.6", ["hello %d" % i for i in range(50)]) + recs(
+            "10.0.0.7", OOPS_LINES[:5]):
+        det.feed(r, 1.0)
+    det.checkpoint(1.0, 100.0)          # deinit: compacted
+    assert det.kept.count() == 5 and len(det.kept) == 1
+    records, incidents = journal.load(journal_path(str(tmp_path), 6666), 100.0)
+    assert [t[0] for t, _ in records] == ["10.0.0.7"] * 5 and incidents == []
+    reloaded = journaled(tmp_path, fresh=False)
+    assert reloaded.pool.open_reports == 0 and not reloaded.kept
+
+
+def test_a_torn_last_frame_is_ignored_and_a_bad_journal_kept_aside(tmp_path):
+    det = journaled(tmp_path)
+    for r in recs("10.0.0.8", OOPS_LINES[:5]):
+        det.feed(r, 1.0)
+    det.run(1.0, 100.0)
+    path = journal_path(str(tmp_path), 6666)
+    with open(path, "ab") as f:         # killed in the middle of a write()
+        f.write(b"\x40\x00\x00\x00partial")
+    assert len(journal.load(path, 100.0)[0]) == 5
+    with open(path, "wb") as f:
+        f.write(b"\x05\x00\x00\x00garba")
+    try:
+        journal.load(path, 100.0)
+        raise AssertionError("no error")
+    except ValueError:
+        pass
+    assert os.path.exists(path + ".bad") and not os.path.exists(path)
+
+
+def test_the_journal_is_rewritten_when_mostly_stale(tmp_path, monkeypatch):
+    monkeypatch.setattr(journal, "COMPACT_MIN", 4096)
+    det = journaled(tmp_path)
+    for i, r in enumerate(recs("10.0.0.9", ["line %d" % i for i in range(2000)])):
+        det.feed(r, 1.0 + i * 0.01)
+        det.run(1.0 + i * 0.01, 100.0)
+    assert det.counters["journal_rewrites"] >= 1
+    assert os.path.getsize(journal_path(str(tmp_path), 6666)) < 16384
+
+
+def test_a_legacy_saved_file_is_dropped_by_a_reload(tmp_path):
     path = reports_path(str(tmp_path), 6666)
-    det.save(path, 1.0, 0.0)
+    (tmp_path / "source-6666.reports.jsonl").write_text("{}\n")
     assert SourceDetector.take_saved(path, fresh=False) == []
     assert not (tmp_path / "source-6666.reports.jsonl").exists()
-    assert reports_path("", 6666) is None
+    assert reports_path("", 6666) is None and journal_path("", 6666) is None
 
 
 def test_an_unreadable_saved_file_is_kept_aside(tmp_path):

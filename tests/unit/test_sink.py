@@ -100,3 +100,36 @@ def test_stats_file(tmp_path):
     s.close()
     s.state_dir = str(tmp_path / "missing")
     s.write_stats({})                           # unwritable: silently skipped
+
+
+def test_hand_off_waits_for_the_alerts_and_survives_a_crash(tmp_path):
+    log, handed = Log(), []
+    s = IncidentSink(str(tmp_path), "o", log)
+    s.open(0.0)
+    assert s.add(incident(seq=1), 1.0, 10.0)        # alerts not running yet: kept
+    s.close()                                       # the process dies here
+    s = IncidentSink(str(tmp_path), "o", log)
+    s.open(0.0)
+    assert s.hand_on(1.0, 11.0) == 0                # no set_alerts() yet
+    s.set_alerts(lambda inc, wall: handed.append(inc.first_seq))
+    assert s.add(incident(seq=2), 2.0, 12.0)
+    assert s.hand_on(3.0, 13.0) == 1 and handed == [2, 1]
+    assert s.hand_on(4.0, 14.0) == 0 and handed == [2, 1]     # each once
+    assert "handed to the alerts now" in log[-1][1]
+
+
+def test_hand_off_failure_is_retried_and_no_alerts_means_none_wait(tmp_path):
+    s = IncidentSink(str(tmp_path), "o", Log())
+    s.open(0.0)
+
+    def boom(inc, wall):
+        raise OSError("outbox full")
+    s.set_alerts(boom)
+    assert s.add(incident(seq=1), 1.0, 10.0) and s.counters["alert_errors"] == 1
+    got = []
+    s.set_alerts(lambda inc, wall: got.append(inc.first_seq))
+    assert s.hand_on(2.0, 11.0) == 1 and got == [1]
+    s.set_alerts(None, enabled=False)
+    assert s.add(incident(seq=2), 3.0, 12.0)
+    s.set_alerts(lambda inc, wall: got.append(inc.first_seq))
+    assert s.hand_on(4.0, 13.0) == 0 and got == [1]          # not alerted: not kept either

@@ -152,3 +152,31 @@ def test_same_report_through_two_streams_is_stored_once(tmp_path):
     other_host.first_ts_us = 12_345_678
     assert s.add(other_host, 2.0) is True
     assert s.count() == 3
+
+
+def test_a_version_1_store_is_migrated_and_keeps_its_incidents(tmp_path):
+    from syslogng_netconsole.incidents import store as store_mod
+    db = sqlite3.connect(str(tmp_path / DB_NAME), isolation_level=None)
+    for stmt in store_mod._MIGRATIONS[1]:         # what release 1 created
+        db.execute(stmt)
+    db.execute("PRAGMA user_version=1")
+    db.close()
+    old = make()
+    s = Store(str(tmp_path))
+    assert s.add(old, 1.0) and s.unhanded()[0].id == old.id
+    s.close()
+    assert Store(str(tmp_path), readonly=True).count() == 1
+
+
+def test_hand_offs_and_known(tmp_path):
+    s = Store(str(tmp_path))
+    a, b, c = make(seq=1), make(seq=2), make(seq=3)
+    assert s.add(a, 1.0) and s.add(b, 2.0)
+    assert [i.id for i in s.unhanded()] == [a.id, b.id]      # oldest first
+    s.handed(a.id)
+    assert [i.id for i in s.unhanded()] == [b.id]
+    assert not s.add(b, 3.0) and len(s.unhanded()) == 1       # a duplicate adds no hand-off
+    other_stream = make(seq=2, boot=0)                        # same report key as b
+    other_stream.first_seq = 99
+    assert s.known([a.to_dict(), other_stream.to_dict(), c.to_dict()]) == {a.id, other_stream.id}
+

@@ -102,7 +102,7 @@ def test_a_killed_worker_is_restarted_and_loses_no_report(worker):
             det.feed(r, now)
     assert run_until(det, now, lambda: det.counters["worker_starts"] == 1 and det.worker.remote
                      and len(det.worker.kept) == len(hosts))
-    kept = sum(len(q) for q in det.worker.kept.values())
+    kept = det.worker.kept.count()
     assert kept < len(hosts) * 30       # the open reports (and a prefix), not the boot logs
     old = det.worker.pid()
     os.kill(old, signal.SIGKILL)
@@ -127,18 +127,26 @@ def test_a_killed_worker_is_restarted_and_loses_no_report(worker):
         assert "Rebooting in" in i.text and "BUG: kernel NULL" in i.text
 
 
-def test_open_reports_at_a_stop_come_from_the_kept_records(worker, tmp_path):
+def test_open_reports_survive_a_kill_of_the_source_through_the_journal(worker, tmp_path):
+    from syslogng_netconsole.sng.journal import journal_path
     recs = records("kernel-6.1-extended-oops-panic", "10.0.2.1")
     start = next(n for n, r in enumerate(recs) if r.text.startswith("BUG: kernel NULL"))
+    path = journal_path(str(tmp_path), 6666)
     det = worker()
     now = time.monotonic()
+    det.open_journal(path, str(tmp_path), True, now, 0.0)
     for r in recs[:start + 20]:
         det.feed(r, now)
     assert run_until(det, now, lambda: det.worker.kept and det.worker.remote.get("open_reports"))
-    path = str(tmp_path / "reports.jsonl")
-    assert det.has_state() and det.save(path, time.monotonic(), 0.0) == 1
-    (inc,) = SourceDetector.take_saved(path, True)
+    # syslog-ng is killed: no deinit; a new source, 10 s later by the wall clock,
+    # replays the journal into its worker: the report has been quiet for 10 s
+    again = worker()
+    n, _ = again.open_journal(path, str(tmp_path), True, time.monotonic(), 10.0)
+    assert n >= 20
+    assert run_until(again, now, lambda: again.out)
+    (inc,) = again.out
     assert inc.truncated and inc.title.startswith("BUG: unable to handle kernel NULL pointer")
+    assert "BUG: kernel NULL pointer dereference" in inc.text
 
 
 def test_a_hung_worker_is_killed_and_replaced(worker, monkeypatch):
