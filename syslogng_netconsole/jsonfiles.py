@@ -26,9 +26,20 @@ def write_lines_atomic(path: str, docs) -> None:
     os.replace(tmp, path)
 
 
-def append_line(path: str, line: str, fsync: bool = False, mode: int = 0o640) -> None:
+MAX_LINES_BYTES = 100 << 20     # a JSON-lines file is rotated to <path>.1 beyond this
+
+
+def append_line(path: str, line: str, fsync: bool = False, mode: int = 0o640,
+                max_bytes: int = MAX_LINES_BYTES) -> None:
     """Append one already-rendered line (ending in a newline) with a single write():
-    O_APPEND keeps concurrent writers' lines whole."""
+    O_APPEND keeps concurrent writers' lines whole. A file that would grow beyond
+    `max_bytes` (0: no limit) is first renamed to <path>.1 (the one before is gone)."""
+    if max_bytes:
+        try:
+            if os.path.getsize(path) + len(line) > max_bytes:
+                os.replace(path, path + ".1")
+        except FileNotFoundError:
+            pass
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
     try:
         os.write(fd, line.encode("utf-8"))

@@ -78,6 +78,23 @@ def duration(v) -> float:
     return value
 
 
+_SIZES = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def size(v) -> int:
+    """Bytes from '4096', '64k', '100M', '1G' (suffix in either case) or a 4.x number;
+    0 means no limit."""
+    s = str(v).strip().lower()
+    scale = _SIZES.get(s[-1:], 1)
+    try:
+        value = int(float(s[:-1] if s[-1:] in _SIZES else s) * scale)
+    except ValueError:
+        raise ValueError("expected a size: a number with an optional k/M/G suffix")
+    if value < 0:
+        raise ValueError("expected a size >= 0")
+    return value
+
+
 def items(v) -> list:
     """A comma separated list (or a 4.x list) of non-empty stripped strings."""
     if isinstance(v, (list, tuple)):

@@ -31,6 +31,9 @@ def add_arguments(parser):
     parser.add_argument("--by-signature", action="store_true",
                         help="one line per signature: incidents, hosts, first and last seen")
     parser.add_argument("--text", action="store_true", help="also print each report's text")
+    parser.add_argument("--summary", action="store_true",
+                        help="what the store holds: incidents, hosts, signatures, oldest and "
+                             "newest, alerts waiting for a hand-off, size on disk")
 
 
 def _when(t) -> str:
@@ -46,6 +49,8 @@ def run(args) -> int:
     since = time.time() - args.since if args.since is not None else None
     try:
         store = Store(args.state_dir, readonly=True)
+        if args.summary:
+            return _summary(store.summary(), args.json, out)
         if args.by_signature:
             rows = store.signatures(since=since)
         else:
@@ -71,5 +76,18 @@ def run(args) -> int:
             if args.text:
                 for line in str(r.get("text", "")).split("\n"):
                     out.write("    | %s\n" % sanitize.printable(line, 1000))
+    out.flush()
+    return 0
+
+
+def _summary(doc: dict, as_json: bool, out) -> int:
+    if as_json:
+        out.write(json.dumps(doc, sort_keys=True) + "\n")
+    else:
+        out.write("%s: %d incident(s) from %d host(s), %d signature(s), stored %s .. %s; "
+                  "%d waiting for the alerts; %.1f MiB\n"
+                  % (doc["path"], doc["incidents"], doc["hosts"], doc["signatures"],
+                     _when(doc["oldest"]), _when(doc["newest"]), doc["alerts_waiting"],
+                     doc["bytes"] / 1048576.0))
     out.flush()
     return 0

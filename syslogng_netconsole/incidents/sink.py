@@ -44,6 +44,7 @@ class IncidentSink:
         self.state_dir = state_dir
         self.owner = owner              # whose parked reports are whose
         self.json_lines = json_lines
+        self.jsonl_max = jsonfiles.MAX_LINES_BYTES     # rotated to .1 beyond (0: never)
         self.on_new = on_new
         self.alerts_enabled = True      # until set_alerts(): keep the hand-offs for later
         self._handoff_due = False
@@ -149,10 +150,27 @@ class IncidentSink:
         d["stored_at"] = wall
         line = json.dumps(d, sort_keys=True) + "\n"       # ensure_ascii: no raw control chars
         try:
-            jsonfiles.append_line(os.path.join(self.state_dir, JSONL_NAME), line)
+            jsonfiles.append_line(os.path.join(self.state_dir, JSONL_NAME), line,
+                                  max_bytes=self.jsonl_max)
         except OSError as exc:
             self.counters["jsonl_errors"] += 1
             self._trouble("jsonl", "cannot append to %s: %s" % (JSONL_NAME, exc), now, "error")
+
+    def prune(self, retention: float, now: float, wall: float) -> int:
+        """Retention: delete incidents stored more than `retention` seconds ago (0:
+        keep all). incidents.jsonl is capped by size where it is written."""
+        if not retention or self._store is None:
+            return 0
+        try:
+            n = self._store.prune(wall - retention)
+        except StoreError as exc:
+            self._trouble("prune", "cannot prune old incidents: %s" % exc, now, "error")
+            return 0
+        if n:
+            self.counters["pruned"] += n
+            self._log("info", PREFIX + "%d incident(s) older than %d days deleted (retention)"
+                      % (n, retention // 86400))
+        return n
 
     def park(self, incidents: Iterable[Incident], now: float, wall: float):
         """Keep the open reports' snapshots in the store until the next unpark()."""

@@ -171,6 +171,23 @@ class Store:
             db.execute("INSERT OR IGNORE INTO handoff VALUES (?)", (d["id"],))
             return True
 
+    def prune(self, before: float) -> int:
+        """Delete the incidents stored before wall time `before`; how many."""
+        with self._transaction() as db:
+            n = db.execute("DELETE FROM incidents WHERE stored_at < ?", (before,)).rowcount
+            db.execute("DELETE FROM handoff WHERE id NOT IN (SELECT id FROM incidents)")
+        return n
+
+    def summary(self) -> dict:
+        """What the store holds: counts, the oldest and newest, the file's size."""
+        row = self._read("SELECT COUNT(*), COUNT(DISTINCT host), COUNT(DISTINCT signature),"
+                         " MIN(stored_at), MAX(stored_at) FROM incidents")[0]
+        waiting = self._read("SELECT COUNT(*) FROM handoff")[0][0]
+        size = sum(os.path.getsize(self.path + ext) for ext in ("", "-wal")
+                   if os.path.exists(self.path + ext))
+        return {"path": self.path, "incidents": row[0], "hosts": row[1], "signatures": row[2],
+                "oldest": row[3], "newest": row[4], "alerts_waiting": waiting, "bytes": size}
+
     def handed(self, incident_id: str) -> None:
         """The incident reached the alerts (or there are none): no hand-off at restart."""
         with self._transaction() as db:

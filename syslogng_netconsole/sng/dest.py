@@ -58,6 +58,7 @@ from syslogng_netconsole.threads import name_os_thread
 
 TICK = 0.2                # seconds: the longest the thread sleeps (timer resolution)
 EVICT_EVERY = 30.0        # seconds between idle-stream sweeps (and counters file writes)
+PRUNE_EVERY = 3600.0      # seconds between retention runs (the first soon after start)
 
 
 def _text(v: str) -> str:
@@ -77,6 +78,10 @@ OPTIONS = {
     # (truncated): with the detector's per-report caps this bounds report memory
     "max_open": (opt.positive(int), 1000),
     "host_idle": (opt.positive(float), 600.0),  # forget an idle stream's detector after this
+    # incidents stored longer ago are deleted (0: keep all); incidents.jsonl rotates to
+    # incidents.jsonl.1 beyond jsonl_max_size (0: never)
+    "retention": (opt.duration, 90 * 86400.0),
+    "jsonl_max_size": (opt.size, 100 << 20),
 }
 
 
@@ -184,6 +189,7 @@ class IncidentDestination(_Base):
         self._backlog = collections.deque()     # finished incidents for the sink
         self._sink = IncidentSink(state_dir, self._owner, _log_line, self.opts["json_lines"],
                                   counters=eng.stats, ratelog=eng.ratelog)
+        self._sink.jsonl_max = self.opts["jsonl_max_size"]
         self._eng = eng                 # last: send() and deinit() test it
         now = time.monotonic()
         self._sink.open(now)
@@ -262,6 +268,7 @@ class IncidentDestination(_Base):
     def _run(self):
         name_os_thread("nc-incidents")
         last_evict = time.monotonic()
+        next_prune = last_evict + 10.0
         eng = self._eng
         while not self._stop.is_set():
             now = time.monotonic()
@@ -273,6 +280,9 @@ class IncidentDestination(_Base):
                     wait = max(0.01, min(TICK, soonest - now))
                 self._drain()
                 self._sink.hand_on(time.monotonic(), time.time())
+                if now >= next_prune:
+                    next_prune = now + PRUNE_EVERY
+                    self._sink.prune(self.opts["retention"], now, time.time())
                 if now - last_evict >= EVICT_EVERY:
                     last_evict = now
                     with eng.lock:

@@ -306,6 +306,26 @@ def test_sigkill_with_a_report_open_loses_it_not(tmp_path):
     assert "from the journal replayed" in sng2.stderr_text()
 
 
+def test_retention_prunes_the_store_soon_after_start(tmp_path):
+    why = available()
+    if why:
+        pytest.skip(why)
+    from syslogng_netconsole.incidents.incident import Incident
+    from syslogng_netconsole.incidents.store import Store
+    sng = Syslogng(tmp_path, defines={"netconsole_retention": "30d"})
+    store = Store(str(sng.statedir))
+    for n, age_days in enumerate((400, 31, 29)):
+        store.add(Incident(host="10.9.0.%d" % n, type="WARNING", title="WARNING in x",
+                           signature="s", text="WARNING: x", first_seq=n),
+                  time.time() - age_days * 86400)
+    store.close()
+    with sng:
+        wait_for(lambda: len(read_incidents(str(sng.statedir))) == 1, 30,
+                 message=sng.stderr_tail())
+        assert "2 incident(s) older than 30 days deleted (retention)" in sng.stderr_text()
+    assert [r["host"] for r in read_incidents(str(sng.statedir))] == ["10.9.0.2"]
+
+
 def test_unusable_state_dir_degrades_but_runs(tmp_path):
     why = available()
     if why:

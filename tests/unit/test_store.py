@@ -180,3 +180,43 @@ def test_hand_offs_and_known(tmp_path):
     other_stream.first_seq = 99
     assert s.known([a.to_dict(), other_stream.to_dict(), c.to_dict()]) == {a.id, other_stream.id}
 
+
+def test_retention_prunes_old_incidents_and_the_cli_says_what_is_left(tmp_path, capsys):
+    import json as _json
+    from syslogng_netconsole.cli import main
+    from syslogng_netconsole.incidents.sink import IncidentSink
+    s = Store(str(tmp_path))
+    old, new = make(seq=1, host="10.0.0.1"), make(seq=2, host="10.0.0.2", sig="sig-b")
+    s.add(old, 1000.0)
+    s.add(new, 1000.0 + 100 * 86400)
+    s.close()
+    log = []
+    sink = IncidentSink(str(tmp_path), "o", lambda level, text: log.append(text))
+    sink.open(0.0)
+    assert sink.prune(0, 1.0, 1e12) == 0                  # 0: keep everything
+    assert sink.prune(90 * 86400.0, 1.0, 1000.0 + 100 * 86400) == 1
+    assert "1 incident(s) older than 90 days deleted" in log[-1]
+    sink.close()
+    assert [r["id"] for r in read_incidents(str(tmp_path))] == [new.id]
+    assert main(["incidents", "--state-dir", str(tmp_path), "--summary", "--json"]) == 0
+    doc = _json.loads(capsys.readouterr().out)
+    assert (doc["incidents"], doc["hosts"], doc["signatures"]) == (1, 1, 1)
+    assert doc["oldest"] == doc["newest"] == 1000.0 + 100 * 86400
+    assert doc["alerts_waiting"] == 1 and doc["bytes"] > 0  # no alerts ever took it
+    assert main(["incidents", "--state-dir", str(tmp_path), "--summary"]) == 0
+    assert "1 incident(s) from 1 host(s), 1 signature(s)" in capsys.readouterr().out
+
+
+def test_json_lines_rotate_at_their_size_cap(tmp_path):
+    from syslogng_netconsole import jsonfiles, options
+    path = str(tmp_path / "incidents.jsonl")
+    for i in range(10):
+        jsonfiles.append_line(path, '{"n": %d}\n' % i, max_bytes=30)
+    assert open(path).read() == '{"n": 9}\n'
+    assert open(path + ".1").read() == '{"n": 6}\n{"n": 7}\n{"n": 8}\n'
+    assert options.size("100M") == 100 << 20 and options.size("64k") == 65536
+    assert options.size(0) == 0
+    with pytest.raises(ValueError):
+        options.size("-1")
+    with pytest.raises(ValueError):
+        options.size("lots")
