@@ -123,11 +123,12 @@ class DetectorPool:
         if d is None:
             self._open.pop(key, None)
             return False
-        if self._open.get(key) != d:
+        # a timeout popped the stream's entry: push it again even if unchanged
+        if not fed or self._open.get(key) != d:
+            self._open[key] = d             # first: _compact() rebuilds from _open
             heapq.heappush(self._heap, (d, slot.born, key))
             if len(self._heap) > 2 * len(self._open) + 64:
                 self._compact()
-        self._open[key] = d
         if fed:
             self._open.move_to_end(key)
         return True

@@ -125,3 +125,15 @@ def test_soonest_deadline_follows_every_stream_without_scanning():
     assert len(pool._heap) <= 2 * pool.open_reports + 64
     pool.expire(1e9)
     assert len(pool.drain()) == 299 and pool.next_deadline() is None and pool.open_reports == 0
+
+
+def test_a_report_whose_last_record_compacts_the_heap_still_times_out():
+    # every feed of an open report moves its deadline (a heap push); the push that
+    # makes the heap rebuild itself from the open streams must keep the newest one
+    for n in range(60, 80):
+        pool = DetectorPool()
+        for i, r in enumerate(recs("10.0.9.1", OOPS_LINES[:5] + ["more %d" % i for i in range(n)])):
+            pool.feed(r, 1.0 + i * 0.001)
+        assert pool.open_reports == 1
+        pool.expire(100.0)
+        assert pool.open_reports == 0 and len(pool.drain()) == 1, n
