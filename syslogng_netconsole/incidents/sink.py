@@ -28,14 +28,17 @@ JSONL_NAME = "incidents.jsonl"
 STATS_NAME = "incidents-stats.json"
 PREFIX = "netconsole-incidents: "
 LOG_EVERY = 60.0          # seconds between two log lines about the same kind of trouble
-STORE_RETRY = 30.0        # seconds between attempts to reopen a failed store
+STORE_RETRY = 10.0        # seconds between attempts to reopen a failed store
+UNSTORED_RETRY = 5.0      # seconds between attempts to store what the store refused
+MAX_UNSTORED = 10000      # incidents kept for that; beyond, the oldest is dropped (counted)
 
 
 class IncidentSink:
     """Store -> JSON line -> log line -> ``on_new(incident, wall)`` (alerts).
 
     Counters (in ``counters``, a Counter that may be shared with the caller's):
-    stored, duplicates, store_errors, jsonl_errors, alert_errors, park_errors.
+    stored, duplicates, store_errors, jsonl_errors, alert_errors, park_errors,
+    unstored_dropped (and the gauge unstored in the stats file).
     """
 
     def __init__(self, state_dir: str, owner: str, log: Callable[[str, str], None],
@@ -53,6 +56,8 @@ class IncidentSink:
         self._trouble = ratelog or RateLimitedLog(log, PREFIX, LOG_EVERY)
         self._store = None
         self._retry_at = 0.0
+        self._unstored = collections.deque()   # (incident, JSON line written) for retry()
+        self._unstored_at = 0.0
 
     @property
     def store_ok(self) -> bool:
@@ -77,29 +82,68 @@ class IncidentSink:
             self._store = None
 
     def add(self, inc: Incident, now: float, wall: float) -> bool:
-        """Store one finished incident; True if it was new (and handed on)."""
+        """Store one finished incident; True if it was new (and handed on). One the
+        store refuses (a full disk, no store yet) is still written to the JSON lines,
+        the log and the alerts, and kept for retry()."""
         if self._store is None and now >= self._retry_at:
             self.open(now)
-        new = True
+        stored = False
         if self._store is not None:
             try:
-                new = self._store.add(inc, wall)
+                if not self._store.add(inc, wall):
+                    self.counters["duplicates"] += 1
+                    return False
+                stored = True
             except StoreError as exc:
                 self.counters["store_errors"] += 1
-                self._trouble("store-add", "cannot store incident: %s" % exc, now, "error")
+                self._trouble("store-add", "cannot store incident (kept, retried every %ds): "
+                              "%s" % (UNSTORED_RETRY, exc), now, "error")
         else:
             self.counters["store_errors"] += 1
-        if not new:
-            self.counters["duplicates"] += 1
-            return False
-        self.counters["stored"] += 1
-        if self.json_lines:
-            self._append_json(inc, now, wall)
+        lined = self._append_json(inc, now, wall) if self.json_lines else True
+        if stored:
+            self.counters["stored"] += 1
+        else:
+            self._keep(inc, lined)
         self._log("info", PREFIX + "host=%s type=%s title=%s%s"
                   % (printable(inc.host, 64), printable(inc.type, 40), printable(inc.title, 200),
                      " (panicked)" if inc.panicked else ""))
         self._hand(inc, now, wall)
         return True
+
+    def _keep(self, inc: Incident, lined: bool) -> None:
+        self._unstored.append((inc, lined))
+        while len(self._unstored) > MAX_UNSTORED:
+            self._unstored.popleft()
+            self.counters["unstored_dropped"] += 1
+
+    def retry(self, now: float, wall: float) -> int:
+        """Store what the store refused, once it works again (the caller's thread,
+        often); the alerts see each again (their policy folds the repeat)."""
+        if not self._unstored or now < self._unstored_at:
+            return 0
+        self._unstored_at = now + UNSTORED_RETRY
+        if self._store is None and (now < self._retry_at or not self.open(now)):
+            return 0
+        n = 0
+        while self._unstored:
+            inc, lined = self._unstored[0]
+            try:
+                new = self._store.add(inc, wall)
+            except StoreError as exc:
+                self._trouble("store-add", "cannot store incident (kept, retried every %ds): "
+                              "%s" % (UNSTORED_RETRY, exc), now, "error")
+                break
+            self._unstored.popleft()
+            if new:
+                n += 1
+                self.counters["stored"] += 1
+                if not lined:
+                    self._append_json(inc, now, wall)
+                self._hand(inc, now, wall)
+        if n:
+            self._log("info", PREFIX + "%d incident(s) stored now that the store works again" % n)
+        return n
 
     def set_alerts(self, on_new: Optional[Callable[[Incident, float], None]],
                    enabled: bool = True) -> None:
@@ -145,7 +189,7 @@ class IncidentSink:
                 self._trouble("handoff", "cannot mark a hand-off done: %s" % exc, now, "error")
         return True
 
-    def _append_json(self, inc: Incident, now: float, wall: float):
+    def _append_json(self, inc: Incident, now: float, wall: float) -> bool:
         d = inc.to_dict()
         d["stored_at"] = wall
         line = json.dumps(d, sort_keys=True) + "\n"       # ensure_ascii: no raw control chars
@@ -155,6 +199,8 @@ class IncidentSink:
         except OSError as exc:
             self.counters["jsonl_errors"] += 1
             self._trouble("jsonl", "cannot append to %s: %s" % (JSONL_NAME, exc), now, "error")
+            return False
+        return True
 
     def prune(self, retention: float, now: float, wall: float) -> int:
         """Retention: delete incidents stored more than `retention` seconds ago (0:
@@ -202,6 +248,7 @@ class IncidentSink:
         doc = dict(self.counters)
         doc.update(gauges)
         doc["store_ok"] = self._store is not None
+        doc["unstored"] = len(self._unstored)
         try:
             jsonfiles.write_atomic(os.path.join(self.state_dir, STATS_NAME), doc,
                                    sort_keys=True)

@@ -279,6 +279,7 @@ class IncidentDestination(_Base):
                 if soonest is not None:
                     wait = max(0.01, min(TICK, soonest - now))
                 self._drain()
+                self._sink.retry(time.monotonic(), time.time())
                 self._sink.hand_on(time.monotonic(), time.time())
                 if now >= next_prune:
                     next_prune = now + PRUNE_EVERY

@@ -67,7 +67,29 @@ def test_unusable_store_is_retried_and_counted(tmp_path):
     blocker.unlink()                            # the directory can be made now
     s.add(incident(seq=200), sink_mod.STORE_RETRY + 1.0, 2.0)
     assert s.store_ok and len(read_incidents(str(blocker / "state"))) == 1
+    # the one refused before is stored now, and handed on again (the policy folds it)
+    assert s.retry(sink_mod.STORE_RETRY + 2.0, 3.0) == 1
+    assert sorted(r["first_seq"] for r in read_incidents(str(blocker / "state"))) == [100, 200]
+    assert len(handed) == 3 and s.retry(sink_mod.STORE_RETRY + 9.0, 4.0) == 0
+    assert s.counters["stored"] == 2
     s.close()
+
+
+def test_a_full_store_keeps_the_incident_and_its_line_once(tmp_path, monkeypatch):
+    s, log, handed = make(tmp_path)
+    s.open(0.0)
+    from syslogng_netconsole.incidents.store import StoreError
+
+    def full(inc, wall):
+        raise StoreError("database or disk is full")
+    real = s._store.add
+    monkeypatch.setattr(s._store, "add", full)
+    assert s.add(incident(), 1.0, 10.0) and len(handed) == 1
+    assert s.retry(2.0, 11.0) == 0                   # still full: kept
+    monkeypatch.setattr(s._store, "add", real)
+    assert s.retry(2.0 + sink_mod.UNSTORED_RETRY, 12.0) == 1
+    assert len(read_incidents(str(tmp_path))) == 1
+    assert len((tmp_path / sink_mod.JSONL_NAME).read_text().splitlines()) == 1   # written once
 
 
 def test_park_and_unpark(tmp_path):
@@ -96,7 +118,8 @@ def test_stats_file(tmp_path):
     s.counters["records"] += 5
     s.write_stats({"streams": 2, "open_reports": 1})
     doc = json.loads((tmp_path / sink_mod.STATS_NAME).read_text())
-    assert doc == {"records": 5, "streams": 2, "open_reports": 1, "store_ok": True}
+    assert doc == {"records": 5, "streams": 2, "open_reports": 1, "store_ok": True,
+                   "unstored": 0}
     s.close()
     s.state_dir = str(tmp_path / "missing")
     s.write_stats({})                           # unwritable: silently skipped
