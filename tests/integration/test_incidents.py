@@ -253,57 +253,50 @@ def test_reload_in_the_middle_of_a_report(tmp_path):
         assert len(threads) == 1            # no thread leaked by the reload
 
 
-def test_restart_with_a_report_open_stores_it_truncated(tmp_path):
+def collector_with_an_open_report(tmp_path, host):
+    """A started collector that got the first 20 lines of an Oops: no end marker yet."""
     why = available()
     if why:
         pytest.skip(why)
-    host = "127.0.0.7"
     sng = Syslogng(tmp_path)
     sng.start()
-    s = sng.sender(host)
-    lines = plain(OOPS)
-    s.send_all(lines[:20])                  # the report is open: no end marker yet
+    sng.sender(host).send_all(plain(OOPS)[:20])
     wait_for(lambda: len(sng.log_lines(host)) >= 20, 10)
     assert db_rows(sng, host) == []
-    assert sng.stop() == 0
-    sng2 = Syslogng(tmp_path, port=sng.port)
-    sng2.start()
+    return sng
+
+
+def restarted_stores_it_truncated(tmp_path, port, host):
+    sng = Syslogng(tmp_path, port=port)
+    sng.start()
     try:
-        [row] = wait_incidents(sng2, host, 1)
+        [row] = wait_incidents(sng, host, 1)
         assert row["truncated"] is True
         assert row["first_line"].startswith("BUG: kernel NULL pointer dereference")
+        time.sleep(CONFIRM_EVERY + 1.0)     # the store confirms it: no longer journaled
     finally:
-        sng2.stop()
+        sng.stop()
+    return sng
+
+
+def test_restart_with_a_report_open_stores_it_truncated(tmp_path):
+    sng = collector_with_an_open_report(tmp_path, "127.0.0.7")
+    assert sng.stop() == 0
+    restarted_stores_it_truncated(tmp_path, sng.port, "127.0.0.7")
 
 
 def test_sigkill_with_a_report_open_loses_it_not(tmp_path):
     """SIGKILL (no deinit): the journal brings the open report back; its end never
     came, so it is stored once, truncated; a second restart stores nothing again."""
-    why = available()
-    if why:
-        pytest.skip(why)
     host = "127.0.0.9"
-    sng = Syslogng(tmp_path)
-    sng.start()
-    lines = plain(OOPS)
-    sng.sender(host).send_all(lines[:20])
-    wait_for(lambda: len(sng.log_lines(host)) >= 20, 10)
-    assert db_rows(sng, host) == []
+    sng = collector_with_an_open_report(tmp_path, host)
     sng.proc.kill()
     sng.proc.wait(10)
     sng.stop()
     for _ in range(2):
-        sng2 = Syslogng(tmp_path, port=sng.port)
-        sng2.start()
-        try:
-            [row] = wait_incidents(sng2, host, 1)
-            assert row["truncated"] is True
-            assert row["first_line"].startswith("BUG: kernel NULL pointer dereference")
-            time.sleep(CONFIRM_EVERY + 1.0)     # the store confirms it: no longer journaled
-        finally:
-            sng2.stop()
-    assert len(db_rows(sng2, host)) == 1 and len(json_lines(sng2, host)) == 1
-    assert "from the journal replayed" in sng2.stderr_text()
+        again = restarted_stores_it_truncated(tmp_path, sng.port, host)
+    assert len(db_rows(again, host)) == 1 and len(json_lines(again, host)) == 1
+    assert "from the journal replayed" in again.stderr_text()
 
 
 def test_retention_prunes_the_store_soon_after_start(tmp_path):
