@@ -45,6 +45,7 @@ EVICT_EVERY = 30.0
 MAX_QUEUED = 10000        # finished incidents waiting while syslog-ng suspends us
 CONFIRM_EVERY = 2.0       # seconds between two looks in the store for posted incidents
 UNCONFIRMED_AGE = 86400.0  # a posted incident the store never shows is forgotten then
+JOURNAL_RETRY = 5          # seconds between two attempts to rewrite a journal that failed
 
 
 class SourceDetector:
@@ -63,6 +64,8 @@ class SourceDetector:
         self.unconfirmed = collections.OrderedDict()   # incident id -> dict (journaled)
         self.last_confirm = 0.0
         self.last_size_check = 0.0
+        self.journal_retry_at = 0.0     # a journal that failed is rewritten again then
+        self.journal_log_at = 0.0       # ... and said so in the log at most this often
         self.idx = 0                    # without a worker: what KeptRecords numbers
         self.batch = []                 # ... and the records not journaled yet
         self.tracker = protocol.Tracker(self.pool)
@@ -167,7 +170,8 @@ class SourceDetector:
                      wall_offset: float) -> Tuple[int, int]:
         """Journal from now on to `path`; on a fresh start first replay what it holds.
         Returns (records, incidents) replayed. Raises OSError/ValueError (a bad
-        file is kept as <path>.bad and a new journal started by the caller's retry)."""
+        file is kept as <path>.bad and a new journal started by the caller's retry;
+        a journal that cannot be written stays, closed, and is rewritten later)."""
         self.journal = _journal.Journal(path)      # feed() keeps records from here on
         self.store_dir = store_dir
         records, docs = _journal.load(path, wall_offset) if fresh else ([], [])
@@ -183,10 +187,10 @@ class SourceDetector:
                 self.unconfirmed[d["id"]] = d
                 self.out.append(incident_from_dict(d))
         self.batch = []                 # in the rewrite below
-        self.journal.rewrite(self.kept.in_order(), list(self.unconfirmed.values()),
-                             wall_offset, now)
         if self.worker is not None:
             self.worker.journal = self.journal
+        self.journal.rewrite(self.kept.in_order(), list(self.unconfirmed.values()),
+                             wall_offset, now)
         return len(records), len(docs)
 
     def checkpoint(self, now: float, wall_offset: float) -> None:
@@ -205,7 +209,10 @@ class SourceDetector:
                 confirmed = self._confirm(now + wall_offset)
             # a small journal is rewritten as soon as the store has its incidents (a
             # restart posts nothing twice); a large one when it has grown
-            if j.fd is None or (confirmed and self._live_bytes() < _journal.COMPACT_MIN // 8):
+            if j.fd is None:
+                if now >= self.journal_retry_at:
+                    self._rewrite(now, wall_offset)
+            elif confirmed and self._live_bytes() < _journal.COMPACT_MIN // 8:
                 self._rewrite(now, wall_offset)
             elif now - self.last_size_check >= 0.5:     # _live_bytes() walks every stream
                 self.last_size_check = now
@@ -213,10 +220,17 @@ class SourceDetector:
                     self._rewrite(now, wall_offset)
             j.sync(now)
         except OSError as e:
+            j.error = e
+            j.close()
+        if j.fd is None and j.error is not None:
             self.counters["journal_errors"] += 1
-            j.close()                   # rewritten (and reopened) at the next call
-            self.log("warning", "cannot write the crash report journal %s: %s; open "
-                     "reports are lost if syslog-ng is killed meanwhile" % (j.path, e))
+            self.journal_retry_at = now + JOURNAL_RETRY
+            if now >= self.journal_log_at:
+                self.journal_log_at = now + 60.0
+                self.log("warning", "cannot write the crash report journal %s: %s; retrying "
+                         "every %ds (open reports are lost if syslog-ng is killed meanwhile)"
+                         % (j.path, j.error, JOURNAL_RETRY))
+            j.error = None
 
     def _rewrite(self, now: float, wall_offset: float) -> None:
         self.journal.rewrite(self.kept.in_order(), list(self.unconfirmed.values()),

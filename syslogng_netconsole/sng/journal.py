@@ -14,7 +14,9 @@ file, then rename) with only what is still needed: the records of open reports
 (kept.py) and the incidents the store does not hold yet. The next fresh start
 replays it (sng/detect.py) and a torn last frame (killed inside a write) is ignored.
 
-No syslogng import, no clock: times are arguments. Errors are OSError/ValueError.
+No syslogng import, no clock: times are arguments. rewrite(), sync() and load()
+raise OSError/ValueError; write() never does: a failed write (a full disk) closes the
+journal, keeps the error in `error`, and the caller's next rewrite() reopens it.
 """
 
 import os
@@ -43,6 +45,7 @@ class Journal:
         self.dirty = False          # written since the last fdatasync
         self.synced_at = 0.0
         self.rewritten_at = 0.0
+        self.error = None           # why the last write() failed (the journal is closed)
 
     def rewrite(self, items: Iterable[tuple], incidents: List[dict], wall_offset: float,
                 now: float) -> None:
@@ -61,6 +64,10 @@ class Journal:
             os.replace(tmp, self.path)
         except BaseException:
             os.close(fd)
+            try:
+                os.unlink(tmp)      # a full disk: give the space back
+            except OSError:
+                pass
             raise
         self.close()
         self.fd, self.size, self.base = fd, size, size
@@ -68,8 +75,13 @@ class Journal:
 
     def write(self, data: bytes) -> None:
         if self.fd is None:
-            return                  # not open (a failed rewrite): the next one reopens
-        self.size += _write_all(self.fd, data)
+            return                  # not open (a failed write or rewrite): rewrite() reopens
+        try:
+            self.size += _write_all(self.fd, data)
+        except OSError as e:        # detection must go on: what is kept is rewritten later
+            self.error = e
+            self.close()
+            return
         self.dirty = True
 
     def incidents(self, docs: List[dict]) -> None:

@@ -14,7 +14,7 @@ is counted on the endpoint and logged, never raised.
 import time
 
 from . import persist
-from .detect import SourceDetector, reports_path
+from .detect import JOURNAL_RETRY, SourceDetector, reports_path
 from .journal import journal_path
 
 
@@ -96,10 +96,15 @@ def _open_journal(ep, det, state_dir, port, fresh, log) -> None:
                                                   now, time.time() - now)
         except Exception as e:
             ep.counters["restore_errors"] += 1
-            det.journal = None
+            if attempt == 1:
+                det.journal = None
+            else:                       # said here; the source's loop retries it
+                det.journal_retry_at = now + JOURNAL_RETRY
+                det.journal_log_at = now + 60.0
             log.warning("netconsole: crash report journal %s: %r%s" % (
                 path, e, "; starting a new one" if attempt == 1 else
-                "; open reports are lost if syslog-ng is killed"))
+                "; retrying every %ds (open reports are lost if syslog-ng is killed "
+                "meanwhile)" % JOURNAL_RETRY))
             continue
         if records or incidents:
             log.info("netconsole: port %d: %d records of open crash reports and %d "

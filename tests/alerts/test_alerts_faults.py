@@ -145,6 +145,8 @@ def test_full_disk_under_the_state_directory(collector):
         filler.unlink()                         # the fault clears
         assert wait_for(lambda: stored(sng, "127.0.7.4"), 30), sng.stderr_tail()
         assert len(stored(sng, "127.0.7.4")) == 1
+        # the source's crash report journal is written again too
+        assert wait_for(lambda: list(sng.statedir.glob("source-*.journal")), 15)
         assert len({r["json"]["netconsole"]["id"] for r in web.requests}) == 1
     finally:
         sng.stop()

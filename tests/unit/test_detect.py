@@ -151,6 +151,34 @@ def test_the_journal_is_rewritten_when_mostly_stale(tmp_path, monkeypatch):
     assert os.path.getsize(journal_path(str(tmp_path), 6666)) < 16384
 
 
+def test_a_journal_that_cannot_be_written_never_stops_detection(tmp_path, monkeypatch):
+    import errno
+    logged = []
+    det = journaled(tmp_path)
+    det.log = lambda level, text: logged.append(text)
+    real_write = os.write
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(journal.os, "write", full)
+    for r in recs("10.0.1.1", OOPS_LINES + PANIC_LINES):
+        det.feed(r, 1.0)
+    det.run(1.0, 100.0)                             # fails: said once
+    det.run(3.0, 100.0)                             # within JOURNAL_RETRY: not tried
+    assert det.counters["journal_errors"] == 1
+    det.run(7.0, 100.0)                             # tried again, fails, not said again
+    assert det.counters["journal_errors"] == 2 and len(logged) == 1
+    assert "No space left" in logged[0] and "retrying" in logged[0]
+    assert len(det.out) == 1                        # detected, journal or not
+    monkeypatch.setattr(journal.os, "write", real_write)    # the disk has room again
+    for r in recs("10.0.1.2", OOPS_LINES[:5]):
+        det.feed(r, 110.0)
+    det.run(110.0, 100.0)
+    assert det.journal.fd is not None
+    again = journaled(tmp_path, now=111.0)
+    assert again.pool.open_reports == 1 and len(again.out) == 1     # both are back
+
+
 def test_a_legacy_saved_file_is_dropped_by_a_reload(tmp_path):
     path = reports_path(str(tmp_path), 6666)
     (tmp_path / "source-6666.reports.jsonl").write_text("{}\n")
