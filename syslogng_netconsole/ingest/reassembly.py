@@ -19,7 +19,7 @@ anything incomplete is emitted flagged `incomplete`.
 import heapq
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 from . import wire
 

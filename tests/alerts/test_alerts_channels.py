@@ -2,7 +2,6 @@
 AUTH with a password file, implicit TLS), an http.server (generic JSON, Slack,
 HTTPS, scripted errors) and Debian's prometheus-alertmanager."""
 
-import json
 
 import pytest
 

@@ -3,7 +3,6 @@ python3 against real receivers; one result line per channel, exit status."""
 
 import json
 import subprocess
-import sys
 import pathlib
 
 import pytest

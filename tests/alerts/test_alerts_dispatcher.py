@@ -3,7 +3,6 @@ while alerts wait (each alert arrives exactly once per channel), digests, the
 default JSON-lines channel, slow channels, thread clean-up."""
 
 import json
-import logging
 import threading
 import time
 

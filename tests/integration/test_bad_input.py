@@ -10,7 +10,7 @@ import time
 import pytest
 
 from harness.sng import wait_for
-from harness.ncdata import dmesg_prefix, ext, plain
+from harness.ncdata import dmesg_prefix, ext
 
 pytestmark = pytest.mark.syslogng
 

@@ -6,7 +6,6 @@ import pathlib
 import shutil
 import socket
 import subprocess
-import time
 
 import pytest
 

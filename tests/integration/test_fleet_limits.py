@@ -3,7 +3,6 @@ is named at start with its fix, and idle hosts' files are closed (time-reap)."""
 
 import os
 import resource
-import time
 
 import pytest
 

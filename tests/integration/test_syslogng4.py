@@ -4,7 +4,6 @@ The chroot shares the host's network namespace; the checkout is bind-mounted int
 
 import pathlib
 import re
-import subprocess
 import time
 
 import pytest
