@@ -22,24 +22,28 @@ URL_CHANNELS = [
 MAIL = ("syslogng_netconsole.alerts.mail", "MailChannel")
 
 
-def _make(spec, log, *args):
+def _make(spec, log, failed, *args):
     module, name = spec
     try:
         return getattr(importlib.import_module(module), name)(*args)
     except Exception as exc:           # ImportError, a broken stdlib ...
+        kind = module.rsplit(".", 1)[-1]
+        failed.append("%s: %r" % (kind, exc))
         if log is not None:
             log.error("netconsole alerts: channel %s cannot start, the others go on: %r"
-                      % (module.rsplit(".", 1)[-1], exc))
+                      % (kind, exc))
         return None
 
 
-def build(cfg, state_dir, log=None):
+def build(cfg, state_dir, log=None, failed=None):
+    """The channels of `cfg`; each one that cannot start is named in `failed`."""
+    failed = [] if failed is None else failed
     chans = []
     if cfg.smtp_host:
-        chans.append(_make(MAIL, log, cfg))
+        chans.append(_make(MAIL, log, failed, cfg))
     for attr, spec in URL_CHANNELS:
         for url in getattr(cfg, attr):
-            chans.append(_make(spec, log, cfg, url))
+            chans.append(_make(spec, log, failed, cfg, url))
     configured = len(chans)
     chans = [c for c in chans if c is not None]
     if not chans or cfg.alert_file:

@@ -38,7 +38,8 @@ class Dispatcher:
         self.log = log or logging.getLogger("syslogng_netconsole.alerts")
         self.clock = clock
         self.rand = rand
-        self.channels = channel_registry.build(cfg, state_dir, self.log)
+        self.failed_channels = []          # "kind: error" of each that cannot start
+        self.channels = channel_registry.build(cfg, state_dir, self.log, self.failed_channels)
         self.backoff = Backoff(cfg.retry_base, cfg.retry_cap)
         self.outbox = None
         self.policy = None
@@ -51,6 +52,7 @@ class Dispatcher:
         self.stats = dict.fromkeys((
             "submitted", "submit_errors", "queued", "sent", "retried", "dead",
             "rate_suppressed", "internal_errors"), 0)
+        self.stats["channel_start_errors"] = len(self.failed_channels)
 
     # -- life cycle ----------------------------------------------------------------
     def _open(self):
@@ -280,7 +282,8 @@ class Dispatcher:
         if not self.durable:
             return
         doc = {"counters": self.counters(), "outbox": self.outbox.counts(),
-               "channels": [ch.describe() for ch in self.channels]}
+               "channels": [ch.describe() for ch in self.channels],
+               "channels_not_started": self.failed_channels}
         try:
             jsonfiles.write_atomic(os.path.join(self.state_dir, STATS_NAME), doc,
                                    sort_keys=True, indent=1)

@@ -59,6 +59,7 @@ from syslogng_netconsole.threads import name_os_thread
 TICK = 0.2                # seconds: the longest the thread sleeps (timer resolution)
 EVICT_EVERY = 30.0        # seconds between idle-stream sweeps (and counters file writes)
 PRUNE_EVERY = 3600.0      # seconds between retention runs (the first soon after start)
+ALERTS_RETRY = 60         # seconds between attempts to start alerts that failed to
 
 
 def _text(v: str) -> str:
@@ -203,14 +204,28 @@ class IncidentDestination(_Base):
             _log.info(PREFIX + "%d report(s) open at the last shutdown stored as truncated"
                       % len(parked))
         self._alerts = None
+        self._alerts_retry_at = None    # monotonic time of the next attempt, when failed
         self._thread = threading.Thread(target=self._run, name="netconsole-incidents",
                                         daemon=True)
         self._thread.start()
-        try:                            # alerts failing must never stop storage
+        self._try_alerts(now)
+
+    def _try_alerts(self, now: float) -> None:
+        """Start the alerts; alerts failing must never stop storage: retried every
+        ALERTS_RETRY seconds by the thread, hand-offs wait in the store meanwhile."""
+        failed_before = self._alerts_retry_at is not None
+        try:
             self._start_alerts()
         except Exception as exc:
-            eng.stats["alert_start_errors"] += 1
-            _log.error(PREFIX + "alerts cannot start, incidents are still stored: %r" % (exc,))
+            self._alerts_retry_at = now + ALERTS_RETRY
+            self._eng.stats["alert_start_errors"] += 1
+            if not failed_before:
+                _log.error(PREFIX + "alerts cannot start, incidents are still stored (retried "
+                           "every %ds): %r" % (ALERTS_RETRY, exc))
+            return
+        self._alerts_retry_at = None
+        if failed_before:
+            _log.info(PREFIX + "alerts started; incidents stored meanwhile are alerted now")
 
     def _teardown(self):
         if getattr(self, "_eng", None) is None:
@@ -279,6 +294,8 @@ class IncidentDestination(_Base):
                 if soonest is not None:
                     wait = max(0.01, min(TICK, soonest - now))
                 self._drain()
+                if self._alerts_retry_at is not None and now >= self._alerts_retry_at:
+                    self._try_alerts(now)
                 self._sink.retry(time.monotonic(), time.time())
                 self._sink.hand_on(time.monotonic(), time.time())
                 if now >= next_prune:

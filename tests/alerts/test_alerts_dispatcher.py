@@ -295,10 +295,12 @@ def test_a_channel_that_cannot_be_imported_leaves_the_others_running(tmp_path, m
     from syslogng_netconsole.alerts import channels
     monkeypatch.setitem(sys.modules, "syslogng_netconsole.alerts.mail", None)
     log = ListLog()
+    failed = []
     both = channels.build(config.from_options({
         "smtp-host": "127.0.0.1", "mail-to": "ops@example.org",
-        "webhook-url": "http://127.0.0.1:9/hook"}), str(tmp_path), log)
+        "webhook-url": "http://127.0.0.1:9/hook"}), str(tmp_path), log, failed)
     assert [type(c).__name__ for c in both] == ["WebhookChannel"]
+    assert len(failed) == 1 and failed[0].startswith("mail: ")    # counted by the dispatcher
     assert any(level == "error" and "channel mail cannot start" in m for level, m in log.lines)
     log = ListLog()
     alone = channels.build(config.from_options({"smtp-host": "127.0.0.1",

@@ -211,3 +211,30 @@ def test_open_report_cap_finishes_the_least_recent(tmp_path, fresh_engines):
         assert d._eng.pool.open_reports == 3 and d._eng.stats["reports_forced"] == 2
     finally:
         d.deinit()
+
+
+def test_alerts_that_cannot_start_are_retried_and_what_waited_is_alerted(
+        tmp_path, fresh_engines, monkeypatch):
+    from syslogng_netconsole.alerts import dispatcher
+    real = dispatcher.Dispatcher
+    calls = []
+
+    def flaky(*a, **kw):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("the outbox module is broken")
+        return real(*a, **kw)
+    monkeypatch.setattr(dispatcher, "Dispatcher", flaky)
+    monkeypatch.setattr(sng_dest, "ALERTS_RETRY", 0.5)
+    d = make_dest(tmp_path, alert_file=str(tmp_path / "alerts.jsonl"), alert_log="no")
+    try:
+        for m in lines("10.0.0.9", samples.OOPS_LINES + samples.PANIC_LINES):
+            assert d.send(m) is True
+        assert _wait(lambda: _rows(tmp_path))           # stored while alerts are down
+        assert d._eng.stats["alert_start_errors"] == 1
+        alerts = tmp_path / "alerts.jsonl"
+        got = _wait(lambda: alerts.exists() and alerts.read_text().splitlines())
+        assert len(got) == 1 and json.loads(got[0])["netconsole"]["host"] == "10.0.0.9"
+        assert len(calls) == 2
+    finally:
+        d.deinit()
