@@ -64,6 +64,7 @@ class WorkerEngine:
         self.kept = KeptRecords(counters)
         self.journal = None                     # journal.Journal: every frame sent goes there too
         self.mark_pending = False               # mark_restored() not yet told to a worker
+        self.restored_upto = 0                  # the last idx a journal replayed
         self.idx = 0
         self.batch: List[tuple] = []
         self.outbuf = bytearray()
@@ -108,12 +109,22 @@ class WorkerEngine:
         kept = self.kept.in_order()
         self.batch = []
         self.outbuf = bytearray()
-        for i in range(0, len(kept), 5000):
-            self.outbuf += protocol.frame(("r", kept[i:i + 5000]))
+        # the records a journal replayed, then the mark for the reports they reopened
+        # (mark_restored), then the rest: a new worker flags the same reports
+        upto = sum(1 for item in kept if item[0] <= self.restored_upto)
+        self._frames(kept[:upto])
+        if upto:
+            self.outbuf += protocol.frame(("m", None))
+        self._frames(kept[upto:])
+        self.mark_pending = False
         self.sent = kept[-1][0] if kept else 0
         if self.starts > 1:
             self.counters["worker_replayed"] += len(kept)
         return True
+
+    def _frames(self, items: List[tuple]) -> None:
+        for i in range(0, len(items), 5000):
+            self.outbuf += protocol.frame(("r", items[i:i + 5000]))
 
     def pid(self) -> Optional[int]:
         return self.proc.pid if self.proc is not None else None
@@ -164,8 +175,11 @@ class WorkerEngine:
         self.kept.add(rec.stream, item)
 
     def mark_restored(self) -> None:
-        """The records fed so far were replayed from the journal after a restart."""
+        """The records fed so far were replayed from the journal after a restart: the
+        reports open after them are marked (run() tells the worker after the batch;
+        start() tells a replacement at the same place)."""
         self.mark_pending = True
+        self.restored_upto = self.idx
 
     def fds(self):
         """(fd, wants to write) of the worker's pipes, for the loop's poll."""

@@ -254,14 +254,15 @@ def test_reload_in_the_middle_of_a_report(tmp_path):
 
 
 def collector_with_an_open_report(tmp_path, host):
-    """A started collector that got the first 20 lines of an Oops: no end marker yet."""
+    """A started collector that got an Oops up to "Modules linked in": a call trace
+    (it would not be truncated if it just timed out), no end marker yet."""
     why = available()
     if why:
         pytest.skip(why)
     sng = Syslogng(tmp_path)
     sng.start()
-    sng.sender(host).send_all(plain(OOPS)[:20])
-    wait_for(lambda: len(sng.log_lines(host)) >= 20, 10)
+    sng.sender(host).send_all(plain(OOPS)[:40])
+    wait_for(lambda: len(sng.log_lines(host)) >= 40, 10)
     assert db_rows(sng, host) == []
     return sng
 

@@ -127,15 +127,20 @@ def test_a_killed_worker_is_restarted_and_loses_no_report(worker):
         assert "Rebooting in" in i.text and "BUG: kernel NULL" in i.text
 
 
+def unended(host):
+    """The 6.1 Oops up to its end marker: a call trace, but its end never came."""
+    recs = records("kernel-6.1-extended-oops-panic", host)
+    return recs[:next(n for n, r in enumerate(recs) if r.text.startswith("---[ end trace"))]
+
+
 def test_open_reports_survive_a_kill_of_the_source_through_the_journal(worker, tmp_path):
     from syslogng_netconsole.sng.journal import journal_path
-    recs = records("kernel-6.1-extended-oops-panic", "10.0.2.1")
-    start = next(n for n, r in enumerate(recs) if r.text.startswith("BUG: kernel NULL"))
     path = journal_path(str(tmp_path), 6666)
     det = worker()
     now = time.monotonic()
     det.open_journal(path, str(tmp_path), True, now, 0.0)
-    for r in recs[:start + 20]:
+    assert not inline_incidents(unended("10.0.2.1"), now)[0].truncated   # without a kill
+    for r in unended("10.0.2.1"):
         det.feed(r, now)
     assert run_until(det, now, lambda: det.worker.kept and det.worker.remote.get("open_reports"))
     # syslog-ng is killed: no deinit; a new source, 10 s later by the wall clock,
@@ -196,3 +201,25 @@ def test_a_report_ended_by_the_open_report_cap_releases_its_kept_records():
     assert [i["host"] for i in incidents] == ["10.0.4.1"] and incidents[0]["truncated"]
     assert acks[a[0].stream] == 3           # nothing of 10.0.4.1 up to idx 2 is needed
     assert acks[b[0].stream] == 0           # 10.0.4.2's report is open from idx 3
+
+
+def test_a_worker_replaced_after_a_journal_replay_still_flags_the_restored_report(
+        worker, tmp_path):
+    from syslogng_netconsole.sng.journal import journal_path
+    path = journal_path(str(tmp_path), 6666)
+    det = worker()
+    now = time.monotonic()
+    det.open_journal(path, str(tmp_path), True, now, 0.0)
+    for r in unended("10.0.2.2"):
+        det.feed(r, now)
+    assert run_until(det, now, lambda: det.worker.kept and det.worker.remote.get("open_reports"))
+    # the next process, 2 s later by the wall clock: the report is due 3 s from now
+    again = worker()
+    again.open_journal(path, str(tmp_path), True, time.monotonic(), 2.0)
+    assert run_until(again, now, lambda: not again.worker.mark_pending
+                     and again.worker.remote.get("open_reports") == 1)
+    os.kill(again.worker.pid(), signal.SIGKILL)     # it had the replay and the mark
+    again.worker.proc.wait(5)
+    assert run_until(again, now, lambda: again.out)
+    (inc,) = again.out
+    assert again.counters["worker_restarts"] == 1 and inc.truncated
