@@ -199,14 +199,20 @@ class Store:
                           " ORDER BY i.rowid_")
         return [incident_from_dict(json.loads(r[0])) for r in rows]
 
-    def known(self, incidents: Iterable[dict]) -> set:
+    def known(self, incidents: Iterable[dict], key_checks: int = 500) -> set:
         """The ids of these incidents (Incident.to_dict()s) the store already holds,
         by id or as the same report through another stream of the host (add())."""
+        docs = list(incidents)
         out = set()
-        for d in incidents:
+        for i in range(0, len(docs), 500):     # one query per 500 ids
+            ids = [d["id"] for d in docs[i:i + 500]]
+            out.update(r[0] for r in self._read(
+                "SELECT id FROM incidents WHERE id IN (%s)" % ",".join("?" * len(ids)), ids))
+        # by report key: one query each, so at most `key_checks` per call (the caller
+        # asks again later; a store that never holds them must not stall it)
+        for d in [d for d in docs if d["id"] not in out][:key_checks]:
             key = same_report_key(incident_from_dict(d))
-            if self._read("SELECT 1 FROM incidents WHERE id = ? LIMIT 1", (d["id"],)) or (
-                    key is not None and self._read(_SAME_REPORT, key)):
+            if key is not None and self._read(_SAME_REPORT, key):
                 out.add(d["id"])
         return out
 

@@ -138,6 +138,9 @@ class SourceDetector:
         if found and self.journal is not None:
             docs = [inc.to_dict() for inc in found]
             self.unconfirmed.update((d["id"], d) for d in docs)
+            while len(self.unconfirmed) > MAX_QUEUED:   # a store that never shows them
+                self.unconfirmed.popitem(last=False)
+                self.counters["unconfirmed_dropped"] += 1
             self.journal.incidents(docs)
         self.out.extend(found)
         while len(self.out) > MAX_QUEUED:   # syslog-ng took nothing for very long
