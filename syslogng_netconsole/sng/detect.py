@@ -14,7 +14,8 @@ With a worker (detect_worker.py, the drop-in's default on a machine with more th
 one core) the detector runs in a child process and only the records go there.
 
 With a state_dir, every record handed to the detector and every finished incident
-goes to a journal (journal.py) until it is no longer needed: the records until their
+goes to a journal (journal.py; with journal("no") it is written at deinit only, as
+before the journal) until it is no longer needed: the records until their
 stream has no open report, the incidents until the store holds them (checked in the
 store every CONFIRM_EVERY seconds). A fresh start, after a stop or a SIGKILL,
 replays it: the open reports reopen (and continue if their host goes on; one that
@@ -60,6 +61,7 @@ class SourceDetector:
         self.log = log or (lambda level, text: None)
         self.worker = None
         self.journal = None             # journal.Journal, once open_journal() ran
+        self.continuous = True          # False (journal("no")): written at deinit only
         self.store_dir = None           # where the store is that confirms incidents
         self.unconfirmed = collections.OrderedDict()   # incident id -> dict (journaled)
         self.last_confirm = 0.0
@@ -122,7 +124,8 @@ class SourceDetector:
             found = self.worker.run(now, wall_offset)
         else:
             if self.batch:
-                self.journal.write(protocol.frame(("r", self.batch)))
+                if self.continuous:
+                    self.journal.write(protocol.frame(("r", self.batch)))
                 self.batch = []
             deadline = self.pool.next_deadline()
             if deadline is not None and deadline <= now:
@@ -141,7 +144,8 @@ class SourceDetector:
             while len(self.unconfirmed) > MAX_QUEUED:   # a store that never shows them
                 self.unconfirmed.popitem(last=False)
                 self.counters["unconfirmed_dropped"] += 1
-            self.journal.incidents(docs)
+            if self.continuous:
+                self.journal.incidents(docs)
         self.out.extend(found)
         while len(self.out) > MAX_QUEUED:   # syslog-ng took nothing for very long
             self.out.popleft()
@@ -170,13 +174,14 @@ class SourceDetector:
     # -- the journal (journal.py) ----------------------------------------------------
 
     def open_journal(self, path: str, store_dir: str, fresh: bool, now: float,
-                     wall_offset: float) -> Tuple[int, int]:
+                     wall_offset: float, continuous: bool = True) -> Tuple[int, int]:
         """Journal from now on to `path`; on a fresh start first replay what it holds.
         Returns (records, incidents) replayed. Raises OSError/ValueError (a bad
         file is kept as <path>.bad and a new journal started by the caller's retry;
         a journal that cannot be written stays, closed, and is rewritten later)."""
         self.journal = _journal.Journal(path)      # feed() keeps records from here on
         self.store_dir = store_dir
+        self.continuous = continuous
         records, docs = _journal.load(path, wall_offset) if fresh else ([], [])
         if records:
             records, found = needed(records, wall_offset)
@@ -190,7 +195,7 @@ class SourceDetector:
                 self.unconfirmed[d["id"]] = d
                 self.out.append(incident_from_dict(d))
         self.batch = []                 # in the rewrite below
-        if self.worker is not None:
+        if self.worker is not None and continuous:
             self.worker.journal = self.journal
         self.journal.rewrite(self.kept.in_order(), list(self.unconfirmed.values()),
                              wall_offset, now)
@@ -210,6 +215,8 @@ class SourceDetector:
             if self.unconfirmed and now - self.last_confirm >= CONFIRM_EVERY:
                 self.last_confirm = now
                 confirmed = self._confirm(now + wall_offset)
+            if not self.continuous:
+                return
             # a small journal is rewritten as soon as the store has its incidents (a
             # restart posts nothing twice); a large one when it has grown
             if j.fd is None:

@@ -167,16 +167,20 @@ class Endpoint:
                 say("core", "reassembly failed on a %d-byte datagram from %s: %r"
                     % (len(payload), addr[0], e), now)
 
-    def drain(self, now: float, say) -> None:
+    def drain(self, now: float, say) -> list:
         """Run the core's timers and move its records to `held`; beyond the cap
-        (syslog-ng stopped taking messages for long) drop the oldest, counted."""
+        (syslog-ng stopped taking messages for long) drop the oldest, counted.
+        Returns the records moved (the source's detector takes them at once, posted
+        or not: what syslog-ng holds back is still journaled against a SIGKILL)."""
+        new = []
         try:
             deadline = self.core.next_deadline()
             # also once a second: expire() forgets idle hosts
             if (deadline is not None and deadline <= now) or now - self.last_expire >= 1.0:
                 self.last_expire = now
                 self.core.expire(now)
-            self.held.extend(self.core.records())
+            new = self.core.records()
+            self.held.extend(new)
         except Exception as e:
             self.counters["core_errors"] += 1
             say("core", "reassembly timer failed: %r" % (e,), now)
@@ -189,6 +193,7 @@ class Endpoint:
             self.count_host_drops(excess)
             say("held", "syslog-ng is not accepting messages; dropped %d records (%s)"
                 % (n, ", ".join("%s: %d" % hv for hv in excess.most_common(5))), now)
+        return new
 
     def count_host_drops(self, by_host) -> None:
         """Drops per sender, bounded: hosts beyond MAX_DROP_HOSTS count as "other"."""

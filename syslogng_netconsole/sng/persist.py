@@ -14,7 +14,7 @@ import copy
 import dataclasses
 import json
 import os
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from .. import jsonfiles
 from ..ingest.records import Record
@@ -25,18 +25,22 @@ def pending_path(state_dir: str, port: int) -> Optional[str]:
 
 
 def save_pending(path: str, held, core, now: float, wall_offset: float) -> None:
-    """Save what a stop would lose: the `held` records, then the pieces the `core`
-    (a Reassembler) still holds, as the incomplete records they would become. The
-    live state is left untouched (a reload keeps it)."""
+    """Save what a stop would lose: the `held` records (the detector has seen them:
+    `_detected`), then the pieces the `core` (a Reassembler) still holds, as the
+    incomplete records they would become. The live state is left untouched (a
+    reload keeps it)."""
     core = copy.deepcopy(core)
     core.flush(now)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    jsonfiles.write_lines_atomic(path, (_to_json(rec, wall_offset) for rec in list(held) + core.records()))
+    docs = [_to_json(rec, wall_offset, True) for rec in held]
+    docs += [_to_json(rec, wall_offset, False) for rec in core.records()]
+    jsonfiles.write_lines_atomic(path, docs)
 
 
-def _to_json(rec: Record, wall_offset: float) -> dict:
+def _to_json(rec: Record, wall_offset: float, detected: bool) -> dict:
     d = dataclasses.asdict(rec)
     d["recv_time"] = rec.recv_time + wall_offset if rec.recv_time else 0.0
+    d["_detected"] = detected
     return d
 
 
@@ -62,13 +66,16 @@ def take_json_lines(path: Optional[str], fresh: bool) -> List[dict]:
         raise
 
 
-def take_saved(path: Optional[str], fresh: bool, wall_offset: float) -> List[Record]:
-    """The records saved at the last stop (take_json_lines), on the monotonic clock."""
+def take_saved(path: Optional[str], fresh: bool, wall_offset: float) -> List[Tuple[Record, bool]]:
+    """The records saved at the last stop (take_json_lines), on the monotonic clock,
+    each with whether the detector had seen it (then its journal has it; files of
+    releases before the flag: not seen)."""
     recs = []
     for d in take_json_lines(path, fresh):
+        detected = bool(d.pop("_detected", False))
         if d.get("recv_time"):
             d["recv_time"] -= wall_offset
-        recs.append(Record(**d))
+        recs.append((Record(**d), detected))
     return recs
 
 

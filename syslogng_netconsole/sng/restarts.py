@@ -63,12 +63,17 @@ def restore_at_start(ep, det, settings, fresh: bool, log) -> None:
         log.warning("netconsole: cannot restore saved records from %s: %r" % (path, e))
         recs = []
     if recs:
-        ep.held.extend(recs)
+        ep.held.extend(rec for rec, _ in recs)
         ep.counters["restored"] += len(recs)
         log.info("netconsole: port %d: %d records saved at the last stop are posted now"
                  % (port, len(recs)))
-    if det is not None and state_dir and settings["journal"]:
-        _open_journal(ep, det, state_dir, port, fresh, log)
+    if det is not None and state_dir:
+        _open_journal(ep, det, state_dir, port, fresh, settings["journal"], log)
+    if det is not None:                 # after the journal's: the order they came in
+        now = time.monotonic()
+        for rec, detected in recs:
+            if not detected or det.journal is None:
+                det.feed(rec, now)
     path = reports_path(state_dir, port)
     try:
         found = SourceDetector.take_saved(path, fresh)
@@ -83,7 +88,7 @@ def restore_at_start(ep, det, settings, fresh: bool, log) -> None:
                  % (port, len(found)))
 
 
-def _open_journal(ep, det, state_dir, port, fresh, log) -> None:
+def _open_journal(ep, det, state_dir, port, fresh, continuous, log) -> None:
     """Replay the journal (a fresh start) and keep writing it; a reload goes on with
     the live one. A journal that cannot be read is kept aside and a new one begun."""
     path = journal_path(state_dir, port)
@@ -93,7 +98,7 @@ def _open_journal(ep, det, state_dir, port, fresh, log) -> None:
         now = time.monotonic()
         try:                            # the 2nd attempt replays nothing (no record twice)
             records, incidents = det.open_journal(path, state_dir, fresh and attempt == 1,
-                                                  now, time.time() - now)
+                                                  now, time.time() - now, continuous)
         except Exception as e:
             ep.counters["restore_errors"] += 1
             if attempt == 1:

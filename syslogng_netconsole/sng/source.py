@@ -151,15 +151,21 @@ class NetconsoleSource(_Base):
             msg[PREFIX + name] = value
         return msg
 
+    def _detect(self, recs) -> None:
+        """The drained records go to the detector at once (and so to its journal),
+        whether or not syslog-ng takes messages now; never raises."""
+        det = self._det
+        if det is not None and recs:
+            mono = time.monotonic()
+            for rec in recs:
+                det.feed(rec, mono)
+
     def _post_held(self, now: float) -> None:
         ep = self._ep
         mono = time.monotonic()
         wall_offset = time.time() - mono
-        det = self._det
         while ep.held and not self._suspended:
             rec = ep.held.popleft()
-            if det is not None:
-                det.feed(rec, mono)       # never raises (the detector counts its errors)
             try:
                 msg = self._make_message(rec, wall_offset, mono)
             except Exception as e:
@@ -231,7 +237,7 @@ class NetconsoleSource(_Base):
                 now = time.monotonic()
                 for sock in ready:
                     ep.read(sock, now, self._say)
-                ep.drain(now, self._say)
+                self._detect(ep.drain(now, self._say))
                 self._post_held(now)
                 if self._det is not None:
                     self._post_incidents(now)

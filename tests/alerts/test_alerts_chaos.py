@@ -13,6 +13,7 @@ and every channel got each incident's alert at least once, with exactly one
 distinct dedup key (alert id) per incident.
 """
 
+import os
 import pathlib
 import random
 import re
@@ -37,7 +38,7 @@ HOSTS = {"127.0.3.1": "kernel-6.1-extended-oops-panic", "127.0.3.2": "kernel-6.1
          "127.0.3.5": "kernel-6.12-extended-sysrq-t"}
 START = re.compile(rb"BUG: |WARNING: |cut here|sysrq: Show State")
 KILLS_DURING, KILLS_AFTER = 14, 6
-SEED = 20261203
+SEED = int(os.environ.get("CHAOS_SEED", "20261203"))     # CHAOS_SEED=N tries other points
 
 
 def crash_part(name):
@@ -92,7 +93,7 @@ def run_chaos(sng, mail, web, am, timeout):
     socks = {}
     for host in HOSTS:
         s = socks[host] = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind((host, 6665))
+        s.bind((host, 0))         # any port: another run may hold 6665
     sng.start(timeout=timeout)
     try:
         for n, (host, payload) in enumerate(traffic):

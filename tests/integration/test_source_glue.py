@@ -124,6 +124,34 @@ def test_flow_control_holds_records_and_keeps_the_timers_running(fake_logmessage
     assert m["PRI"] == 6
 
 
+def test_records_held_back_by_flow_control_are_journaled_for_detection(fake_logmessage,
+                                                                       tmp_path):
+    """syslog-ng keeps the source suspended while an Oops arrives, then is killed:
+    the records it never took are in the journal, and a restart's detector has the
+    report open again."""
+    from harness.samples import OOPS_LINES
+    from syslogng_netconsole.sng import journal
+    src = Source()
+    src.window = 3
+    t, port = start(src, detect="yes", detect_worker="no", state_dir=str(tmp_path))
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+            tx.bind(("127.0.0.61", 0))
+            for seq, line in enumerate(OOPS_LINES[:30], 1):
+                tx.sendto(ext(seq, line), ("127.0.0.1", port))
+            wait_for(lambda: src._ep.counters["datagrams"] == 30, 5)
+            wait_for(lambda: src._det.kept.count() >= 30, 5)
+            assert len(src.posted) == 3 and len(src._ep.held) == 27
+            path = journal.journal_path(str(tmp_path), port)
+            wait_for(lambda: len(journal.load(path, 0.0)[0]) >= 30, 5)
+            texts = [rec[1] for rec, _ in journal.load(path, 0.0)[0]]
+            assert texts[:30] == OOPS_LINES[:30]      # posted or not, all of them
+    finally:
+        src.window = 10 ** 9
+        src.wakeup()
+        stop(src, t)
+
+
 def test_reload_hands_socket_and_state_to_the_next_instance(fake_logmessage):
     first = Source()
     t, port = start(first)

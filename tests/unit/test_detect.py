@@ -187,6 +187,21 @@ def test_a_journal_that_cannot_be_written_never_stops_detection(tmp_path, monkey
     assert again.pool.open_reports == 1 and len(again.out) == 1     # both are back
 
 
+def test_journal_no_writes_at_the_stop_only(tmp_path):
+    path = journal_path(str(tmp_path), 6666)
+    det = SourceDetector()
+    det.open_journal(path, str(tmp_path), True, 1.0, 100.0, continuous=False)
+    size = os.path.getsize(path)
+    for r in recs("10.0.1.3", UNENDED):
+        det.feed(r, 1.0)
+    det.run(2.0, 100.0)
+    assert os.path.getsize(path) == size            # nothing as it comes
+    det.checkpoint(2.0, 100.0)                      # deinit
+    assert len(journal.load(path, 100.0)[0]) == len(UNENDED)
+    again = journaled(tmp_path, now=3.0)
+    assert again.pool.open_reports == 1
+
+
 def test_a_legacy_saved_file_is_dropped_by_a_reload(tmp_path):
     path = reports_path(str(tmp_path), 6666)
     (tmp_path / "source-6666.reports.jsonl").write_text("{}\n")

@@ -25,11 +25,22 @@ def test_a_restart_gets_the_saved_records_back(tmp_path):
     path = _saved(tmp_path)
     lines = [json.loads(line) for line in open(path)]
     assert [d["recv_time"] for d in lines] == [1100.0, 1101.0]   # wall clock on disk
-    recs = persist.take_saved(path, True, 500.0)
+    saved = persist.take_saved(path, True, 500.0)
+    # the held record went to the detector when drained; the cut line never did
+    assert [seen for _, seen in saved] == [True, False]
+    recs = [r for r, _ in saved]
     assert [r.text for r in recs] == ["whole", "cut plain line"]
     assert recs[0].fields == {"SUBSYSTEM": "usb"} and recs[0].recv_time == 600.0
     assert recs[1].src_port == 6665 and recs[1].dst_port == 6666
     assert not (tmp_path / "state" / "source-6666.pending.jsonl").exists()
+
+
+def test_a_file_of_an_earlier_release_counts_as_not_seen_by_the_detector(tmp_path):
+    path = str(tmp_path / "source-1.pending.jsonl")
+    with open(path, "w") as f:
+        f.write(json.dumps({"host": "10.0.0.2", "text": "old", "format": EXTENDED}) + "\n")
+    [(rec, seen)] = persist.take_saved(path, True, 0.0)
+    assert rec.text == "old" and seen is False
 
 
 def test_a_reload_only_removes_the_file(tmp_path):
