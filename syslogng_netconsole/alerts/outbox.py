@@ -48,11 +48,10 @@ class Outbox:
         # one writer at a time inside the process: SQLite's own busy handler sleeps
         # in steps of up to 100 ms, which made concurrent claims take ~0.3 s
         self._wlock = threading.RLock()
+        self._uri = None
         if path == ":memory:":
             self._uri = "file:netconsole-outbox-%d?mode=memory&cache=shared" % id(self)
-            self._keep = self._connect()     # keeps the in-memory database alive
-        else:
-            self._uri = None
+            self._keep = self._connect()     # the in-memory database and its connection
         db = self._db()
         db.executescript(SCHEMA)
         db.execute("PRAGMA user_version=%d" % OUTBOX_SCHEMA_VERSION)
@@ -73,6 +72,12 @@ class Outbox:
         return db
 
     def _db(self):
+        if self._uri:
+            # in memory, one connection for every thread: the shared cache's table
+            # locks fail at once ("database table is locked") instead of waiting for
+            # busy_timeout, and lost alerts under concurrent submit and delivery;
+            # writers still take _wlock, SQLite serializes the rest (threadsafety 3)
+            return self._keep
         db = getattr(self._local, "db", None)
         if db is None:
             db = self._local.db = self._connect()

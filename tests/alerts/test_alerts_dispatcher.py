@@ -226,6 +226,40 @@ def test_start_stop_cycles_leak_no_threads(tmp_path):
     assert nc_threads() == []
 
 
+def test_the_memory_outbox_takes_concurrent_submits_and_deliveries():
+    """The degraded outbox (no usable state dir) with one thread enqueuing while two
+    claim and count, as submit() and the delivery threads do. With a connection per
+    thread on SQLite's shared cache this lost enqueues at once ("database table is
+    locked": its table locks ignore busy_timeout), the flake seen once in CI."""
+    import threading
+    ob = Outbox(":memory:")
+    errors = []
+
+    def writer():
+        for i in range(1000):
+            inc = incident()
+            inc.first_seq = i
+            try:
+                ob.enqueue(model.from_incident(inc, T0, 3600), ["email"], T0)
+            except Exception as exc:
+                errors.append(exc)
+
+    def reader():
+        for _ in range(2000):
+            try:
+                ob.claim("email", T0 + 1, lease=60)
+                ob.counts()
+            except Exception as exc:
+                errors.append(exc)
+    threads = [threading.Thread(target=f) for f in (writer, reader, reader)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and ob.counts() == {"email": {"pending": 1000}}
+    ob.close()
+
+
 def test_unusable_state_dir_degrades_to_memory(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
