@@ -33,7 +33,7 @@ SUMMARY_FIELDS = [
 def body_text(alert):
     lines = ["Title:     %s" % alert.title]
     if alert.host:
-        lines.append("Host:      %s" % alert.host)
+        lines.append("Host:      %s" % alert.who())
     lines.append("Severity:  %s" % alert.severity)
     lines.append("Signature: %s" % alert.labels.get("signature", ""))
     lines.append("Time:      %s" % rfc3339(alert.starts_at))

@@ -60,6 +60,7 @@ class Alert:
     hosts: List[str] = field(default_factory=list)   # digests: the folded hosts
     count: int = 1                  # occurrences this alert stands for
     incident: Optional[dict] = None  # summary fields of the incident (JSON-safe)
+    hostname: str = ""              # the host's own name when known (hosts/names.py)
 
     @property
     def fingerprint(self):
@@ -74,16 +75,20 @@ class Alert:
         d = json.loads(s)
         return cls(**{k: v for k, v in d.items() if k in _FIELD_NAMES})
 
+    def who(self):
+        """The host as a person reads it: "db-17 (10.1.2.3)", or the address alone."""
+        return "%s (%s)" % (self.hostname, self.host) if self.hostname else self.host
+
     def summary_line(self):
         if self.host:
-            return "%s: %s" % (self.host, self.title)
+            return "%s: %s" % (self.who(), self.title)
         return self.title
 
 
 _FIELD_NAMES = frozenset(Alert.__dataclass_fields__)
 
 # incident fields carried into alerts (text goes separately, sanitised and capped)
-_INCIDENT_FIELDS = ("id", "host", "boot", "type", "title", "alt_titles", "signature",
+_INCIDENT_FIELDS = ("id", "host", "hostname", "boot", "type", "title", "alt_titles", "signature",
                     "first_line", "corrupted", "truncated", "panicked", "release", "taint",
                     "cpu", "pid", "comm", "hardware", "pc", "frames", "modules",
                     "first_seq", "last_seq", "first_ts_us", "last_ts_us", "lost_records")
@@ -101,6 +106,7 @@ def from_incident(incident, now, ttl=3600.0, text_cap=sanitize.BODY_CAP):
     """Incident -> Alert. ``now`` is wall-clock seconds (startsAt)."""
     get = lambda name, default=None: getattr(incident, name, default)  # noqa: E731
     host = sanitize.one_line(get("host", ""), 120)
+    hostname = sanitize.one_line(get("hostname", "") or "", 64)
     itype = sanitize.one_line(get("type", ""), 60) or "unknown"
     title = sanitize.one_line(get("title", ""), sanitize.HEADER_CAP) or itype
     signature = sanitize.one_line(get("signature", ""), 128)
@@ -113,7 +119,10 @@ def from_incident(incident, now, ttl=3600.0, text_cap=sanitize.BODY_CAP):
             details[name] = None
     labels = {"alertname": "KernelCrash", "host": host, "type": itype,
               "signature": signature, "severity": severity, "source": "netconsole"}
-    annotations = {"summary": "%s: %s" % (host, title), "title": title,
+    if hostname:
+        labels["hostname"] = hostname
+    who = "%s (%s)" % (hostname, host) if hostname else host
+    annotations = {"summary": "%s: %s" % (who, title), "title": title,
                    "description": sanitize.multi_line(get("text", ""), 3000),
                    "incident_id": str(details.get("id") or "")}
     for name in ("release", "taint", "pc", "comm"):
@@ -130,7 +139,8 @@ def from_incident(incident, now, ttl=3600.0, text_cap=sanitize.BODY_CAP):
                  severity=severity, title=title, host=host, labels=labels,
                  annotations=annotations, starts_at=float(starts),
                  ends_at=float(starts) + float(ttl),
-                 text=sanitize.multi_line(get("text", ""), text_cap), incident=details)
+                 text=sanitize.multi_line(get("text", ""), text_cap), incident=details,
+                 hostname=hostname)
 
 
 def digest(first, hosts, count, now, ttl, seq):

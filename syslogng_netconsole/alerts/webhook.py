@@ -38,6 +38,7 @@ def document(alert):
             "severity": alert.severity,
             "title": alert.title,
             "host": alert.host,
+            "hostname": alert.hostname or None,
             "hosts": list(alert.hosts),
             "count": alert.count,
             "startsAt": rfc3339(alert.starts_at),

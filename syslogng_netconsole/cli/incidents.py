@@ -22,7 +22,7 @@ def add_arguments(parser):
     parser.add_argument("--state-dir", default=DEFAULT_STATE_DIR, metavar="DIR",
                         help="the destination's state_dir (default %(default)s)")
     parser.add_argument("--json", action="store_true", help="one JSON object per incident")
-    parser.add_argument("--host", help="only this sender")
+    parser.add_argument("--host", help="only this sender (its address or its own name)")
     parser.add_argument("--signature", help="only this signature")
     parser.add_argument("--since", metavar="AGE", type=options.duration,
                         help="only incidents stored in the last AGE (e.g. 90s, 30m, 12h, 7d)")
@@ -69,8 +69,11 @@ def run(args) -> int:
                 sanitize.printable(r["title"])))
         else:
             flags = [f for f in ("panicked", "corrupted", "truncated") if r.get(f)]
+            who = sanitize.printable(r.get("host"), 60)
+            if r.get("hostname"):
+                who = "%s (%s)" % (sanitize.printable(r["hostname"], 64), who)
             out.write("%s  %s  %s  %s: %s%s\n" % (
-                _when(r.get("stored_at")), r.get("id"), sanitize.printable(r.get("host"), 60),
+                _when(r.get("stored_at")), r.get("id"), who,
                 sanitize.printable(r.get("type"), 40), sanitize.printable(r.get("title")),
                 " [%s]" % ",".join(flags) if flags else ""))
             if args.text:

@@ -35,6 +35,7 @@ class Incident:
     last_time: float = 0.0         # caller's clock at the last record
     lost_records: int = 0
     line_no: int = 0               # index (1-based) of the first report line in its stream
+    hostname: Optional[str] = None  # the host's own name, when its stream told it (hosts/)
 
     @property
     def id(self) -> str:

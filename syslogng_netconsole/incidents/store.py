@@ -225,10 +225,13 @@ class Store:
 
     def list(self, host: Optional[str] = None, signature: Optional[str] = None,
              since: Optional[float] = None, limit: int = 100) -> List[dict]:
-        """Incidents, newest first, as Incident.to_dict() plus ``stored_at``."""
+        """Incidents, newest first, as Incident.to_dict() plus ``stored_at``; `host` is
+        an address or the host's own name."""
         where, args = [], []
-        for cond, value in (("host = ?", host), ("signature = ?", signature),
-                            ("stored_at >= ?", since)):
+        if host is not None:
+            where.append("(host = ? OR json_extract(data, '$.hostname') = ?)")
+            args += [host, host]
+        for cond, value in (("signature = ?", signature), ("stored_at >= ?", since)):
             if value is not None:
                 where.append(cond)
                 args.append(value)

@@ -16,6 +16,7 @@ import socket
 import threading
 from typing import Dict, List, Optional, Tuple
 
+from ..hosts.names import HostNames
 from ..ingest.reassembly import Reassembler
 from .sockets import bind, set_rcvbuf
 
@@ -62,6 +63,7 @@ class Endpoint:
         self.held = Held()                   # records drained from the core, not yet posted
         self.counters = collections.Counter()
         self.host_drops = collections.Counter()   # sender -> records dropped (caps)
+        self.names = HostNames()                  # sender -> its own name (hosts/names.py)
         self.owner = None                    # the source instance using it, or None
         self.orphaned_at = None              # monotonic time it lost its owner
         self.next_bind = 0.0

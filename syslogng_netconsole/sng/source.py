@@ -149,16 +149,24 @@ class NetconsoleSource(_Base):
                                                               datetime.timezone.utc))
         for name, value in message_pairs(rec):
             msg[PREFIX + name] = value
+        hostname = self._ep.names.name(rec.host)
+        if hostname is not None:
+            msg[PREFIX + "hostname"] = hostname
         return msg
 
-    def _detect(self, recs) -> None:
-        """The drained records go to the detector at once (and so to its journal),
-        whether or not syslog-ng takes messages now; never raises."""
+    def _take(self, recs) -> None:
+        """The drained records name their hosts and go to the detector at once (and
+        so to its journal), whether or not syslog-ng takes messages now."""
+        if not recs:
+            return
+        learn = self._ep.names.learn
+        for rec in recs:
+            learn(rec)
         det = self._det
-        if det is not None and recs:
+        if det is not None:
             mono = time.monotonic()
             for rec in recs:
-                det.feed(rec, mono)
+                det.feed(rec, mono)     # never raises (the detector counts its errors)
 
     def _post_held(self, now: float) -> None:
         ep = self._ep
@@ -190,6 +198,8 @@ class NetconsoleSource(_Base):
             self._say("detect", "crash detection failed: %r" % (e,), now)
         while det.out and not self._suspended:
             inc = det.out.popleft()
+            if inc.hostname is None:
+                inc.hostname = ep.names.name(inc.host)
             try:
                 msg = LogMessage(incident_text(inc))
                 msg["HOST"] = inc.host
@@ -237,7 +247,7 @@ class NetconsoleSource(_Base):
                 now = time.monotonic()
                 for sock in ready:
                     ep.read(sock, now, self._say)
-                self._detect(ep.drain(now, self._say))
+                self._take(ep.drain(now, self._say))
                 self._post_held(now)
                 if self._det is not None:
                     self._post_incidents(now)

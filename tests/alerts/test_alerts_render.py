@@ -185,3 +185,24 @@ def test_webhook_format_slack_and_channel_ids():
     # ids do not depend on the order of the list (rows survive a reordering)
     rev = config.from_options({"alertmanager-url": "http://b:9093,http://a:9093"})
     assert sorted(ch.id for ch in channels.build(rev, "/s")) == sorted(ids)
+
+
+def test_a_host_known_by_name_is_named_in_every_channel():
+    inc = Incident(host="10.1.2.3", hostname="db-17", type="NULL-POINTER-DEREFERENCE",
+                   title="BUG: unable to handle kernel NULL pointer dereference in f",
+                   signature="s", text="BUG: x\n")
+    alert = model.from_incident(inc, T0)
+    assert alert.summary_line().startswith("db-17 (10.1.2.3): BUG:")
+    back, body = check_mail(inc)
+    assert str(back["Subject"]).startswith("[netconsole] db-17 (10.1.2.3): BUG:")
+    assert "Host:      db-17 (10.1.2.3)" in body
+    doc = webhook.document(alert)
+    assert doc["netconsole"]["hostname"] == "db-17" and doc["netconsole"]["host"] == "10.1.2.3"
+    assert doc["alerts"][0]["labels"]["hostname"] == "db-17"
+    assert alert.annotations["summary"].startswith("db-17 (10.1.2.3): ")
+    # unknown: as before, the address alone and no hostname label
+    plain = model.from_incident(Incident(host="10.1.2.3", type="WARNING", title="WARNING in f",
+                                         signature="s", text="x"), T0)
+    assert plain.summary_line() == "10.1.2.3: WARNING in f" and "hostname" not in plain.labels
+    assert webhook.document(plain)["netconsole"]["hostname"] is None
+    assert model.Alert.from_json(alert.to_json()).hostname == "db-17"

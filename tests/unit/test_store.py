@@ -220,3 +220,13 @@ def test_json_lines_rotate_at_their_size_cap(tmp_path):
         options.size("-1")
     with pytest.raises(ValueError):
         options.size("lots")
+
+
+def test_incidents_are_found_by_the_host_s_own_name(tmp_path):
+    s = Store(str(tmp_path))
+    named = make(seq=1, host="10.0.0.7", hostname="db-17")
+    s.add(named, 1.0)
+    s.add(make(seq=2, host="10.0.0.8"), 2.0)
+    assert [r["id"] for r in s.list(host="db-17")] == [named.id]
+    assert [r["id"] for r in s.list(host="10.0.0.7")] == [named.id]
+    assert s.list(host="db-1") == []

@@ -1,0 +1,1 @@
+"""Who a sender is: names learnt from its own stream (names.py)."""
