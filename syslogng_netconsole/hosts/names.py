@@ -30,7 +30,7 @@ class HostNames:
 
     def learn(self, rec) -> None:
         """Take the name a record announces, if any (hot path: one dict lookup and
-        one prefix test for a record that names nothing)."""
+        one substring test for a record that names nothing)."""
         fields = rec.fields
         name = fields.get("userdata.hostname") if fields else None
         if name is not None:
