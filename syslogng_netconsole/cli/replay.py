@@ -2,9 +2,10 @@
 
 Datagrams go out in capture order (so each sender's order is kept), paced by
 their capture times divided by ``--speed``. Each original sender address gets
-its own source address 127.0.0.N (N = 2, 3, ... in order of first appearance)
-when the target is an IPv4 loopback address, so the collector sees one host per
-original host; each original (address, port) stream gets its own socket, so
+its own source address 127.0.0.N (N = 2, 3, ... in order of first appearance;
+`--source-base` starts elsewhere, so several captures can be replayed into one
+collector without their senders colliding) when the target is an IPv4 loopback
+address, so the collector sees one host per original host; each original (address, port) stream gets its own socket, so
 streams of one host (plain and extended targets) stay apart everywhere.
 """
 
@@ -31,6 +32,10 @@ def add_arguments(parser):
                              "0 = as fast as possible (default 1)")
     parser.add_argument("--port", type=int, action="append", metavar="N",
                         help="only datagrams that were sent to this UDP port (repeatable)")
+    parser.add_argument("--source-base", default="127.0.0.2", metavar="ADDR",
+                        help="the loopback address of the first sender, the next ones "
+                             "follow it (default %(default)s); e.g. 127.0.1.2 for a second "
+                             "capture replayed into the same collector")
 
 
 def parse_target(text):
@@ -43,6 +48,21 @@ def parse_target(text):
     elif ":" in host:
         raise ValueError("write an IPv6 address in brackets: [%s]:%s" % (host, port))
     return host, int(port)
+
+
+def loopback_index(addr):
+    """Where a 127.x.y.z address (z not 0 or 255) stands in loopback_address()'s order;
+    ValueError for anything else."""
+    try:
+        n = int(ipaddress.IPv4Address(addr))
+    except ValueError:
+        raise ValueError("--source-base must be an IPv4 address, got %r" % addr) from None
+    offset = n - (FIRST_LOOPBACK & ~0xFFFFFF)
+    block, pos = offset >> 8, offset & 0xFF
+    if not 0 <= offset < 1 << 24 or not 1 <= pos <= 254 or n < FIRST_LOOPBACK:
+        raise ValueError("--source-base must be a loopback address from 127.0.0.2 to "
+                         "127.255.255.254, not ending in .0 or .255, got %r" % addr)
+    return block * 254 + pos - 2
 
 
 def loopback_address(index):
@@ -65,7 +85,7 @@ class Replayer:
     source port then changes, which the collector's core does not key on.
     """
 
-    def __init__(self, target_host, target_port, max_sockets=256):
+    def __init__(self, target_host, target_port, max_sockets=256, base=0):
         infos = socket.getaddrinfo(target_host, target_port, 0, socket.SOCK_DGRAM)
         if not infos:
             raise OSError("cannot resolve %s" % target_host)
@@ -79,6 +99,7 @@ class Replayer:
         self.sent = {}              # (original address, port) -> datagrams sent
         self.failed = {}            # (original address, port) -> send errors
         self.reopened = 0
+        self.base = base            # loopback_index() of the first sender's address
 
     def _socket(self, key):
         sock = self.socks.get(key)
@@ -87,7 +108,7 @@ class Replayer:
             return sock
         if self.map_loopback:
             if key[0] not in self.hosts:
-                self.hosts[key[0]] = loopback_address(len(self.hosts))
+                self.hosts[key[0]] = loopback_address(self.base + len(self.hosts))
             bind = (self.hosts[key[0]], 0)
         else:
             bind = None
@@ -158,7 +179,12 @@ def run(args):
         return 2
     ports = set(args.port or ())
     try:
-        rep = Replayer(host, port)
+        base = loopback_index(args.source_base)
+    except ValueError as exc:
+        print("%s: %s" % (prog, exc), file=sys.stderr)
+        return 2
+    try:
+        rep = Replayer(host, port, base=base)
     except OSError as exc:
         print("%s: %s: %s" % (prog, args.to, exc), file=sys.stderr)
         return 2

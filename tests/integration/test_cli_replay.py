@@ -244,6 +244,25 @@ def timed_replay(cap, rx, speed, want):
     return got
 
 
+def test_two_captures_into_one_collector_with_their_own_source_base(tmp_path):
+    cap = tmp_path / "mixed.pcap"
+    items = mixed_capture(cap)
+    rx = listener()
+    try:
+        to = "127.0.0.1:%d" % rx.getsockname()[1]
+        for base in ("127.0.0.2", "127.0.1.2"):
+            res = cli("replay", cap, "--to", to, "--speed", "0", "--port", "6666",
+                      "--source-base", base)
+            assert res.returncode == 0, res.stderr
+        got = drain(rx, 2 * len(items))
+    finally:
+        rx.close()
+    # the same three original senders, twice, from two sets of addresses
+    assert sorted({src for src, _p, _d in got}) == [
+        "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.1.2", "127.0.1.3", "127.0.1.4"]
+    assert len(got) == 2 * len(items)
+
+
 def test_replay_paces_by_capture_time(tmp_path):
     cap = tmp_path / "slow.pcap"
     write_capture(cap, [(100.0, "10.0.0.5", 6665, "10.0.0.1", 6666, b"a\n"),
@@ -286,6 +305,8 @@ def test_replay_to_ipv6_loopback(tmp_path):
     (["--to", "::1:80"], b"brackets"),
     (["--to", "127.0.0.1:0"], b"--to must be HOST:PORT"),
     (["--to", "127.0.0.1:9", "--speed", "-1"], b"--speed must be >= 0"),
+    (["--to", "127.0.0.1:9", "--source-base", "127.0.1.255"], b"--source-base must be"),
+    (["--to", "127.0.0.1:9", "--source-base", "10.0.0.2"], b"--source-base must be"),
 ])
 def test_replay_rejects_bad_arguments(tmp_path, args, msg):
     cap = tmp_path / "c.pcap"

@@ -252,6 +252,13 @@ def test_replay_helpers():
     assert [loopback_address(i) for i in (0, 1, 252, 253, 254)] == \
         ["127.0.0.2", "127.0.0.3", "127.0.0.254", "127.0.1.1", "127.0.1.2"]
     assert loopback_address(254 * 300) == "127.1.44.2"    # block 300 = 1.44
+    from syslogng_netconsole.cli.replay import loopback_index
+    for i in (0, 1, 252, 253, 254, 254 * 300, 100000):
+        assert loopback_index(loopback_address(i)) == i
+    assert loopback_address(loopback_index("127.0.1.2") + 1) == "127.0.1.3"
+    for bad in ("127.0.0.1", "127.0.1.0", "127.0.1.255", "10.0.0.2", "::1", "x"):
+        with pytest.raises(ValueError, match="source-base"):
+            loopback_index(bad)
     assert parse_target("127.0.0.1:6666") == ("127.0.0.1", 6666)
     assert parse_target("[::1]:6666") == ("::1", 6666)
     assert parse_target("collector.example:514") == ("collector.example", 514)
