@@ -96,8 +96,7 @@ class IncidentSink:
                 stored = True
             except StoreError as exc:
                 self.counters["store_errors"] += 1
-                self._trouble("store-add", "cannot store incident (kept, retried every %ds): "
-                              "%s" % (UNSTORED_RETRY, exc), now, "error")
+                self._refused(exc, now)
         else:
             self.counters["store_errors"] += 1
         lined = self._append_json(inc, now, wall) if self.json_lines else True
@@ -110,6 +109,10 @@ class IncidentSink:
                      " (panicked)" if inc.panicked else ""))
         self._hand(inc, now, wall)
         return True
+
+    def _refused(self, exc: StoreError, now: float) -> None:
+        self._trouble("store-add", "cannot store incident (kept, retried every %ds): %s"
+                      % (UNSTORED_RETRY, exc), now, "error")
 
     def _keep(self, inc: Incident, lined: bool) -> None:
         self._unstored.append((inc, lined))
@@ -131,8 +134,7 @@ class IncidentSink:
             try:
                 new = self._store.add(inc, wall)
             except StoreError as exc:
-                self._trouble("store-add", "cannot store incident (kept, retried every %ds): "
-                              "%s" % (UNSTORED_RETRY, exc), now, "error")
+                self._refused(exc, now)
                 break
             self._unstored.popleft()
             if new:

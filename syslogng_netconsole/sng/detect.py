@@ -99,14 +99,7 @@ class SourceDetector:
             self.idx += 1
             item = (self.idx, protocol.rec_tuple(rec), now)
             self.batch.append(item)
-            self.kept.add(rec.stream, item)
-            acks = {}
-            self.tracker.fed(rec.stream, self.idx, acks)
-            self._trim(acks)
-
-    def _trim(self, acks: dict) -> None:
-        for key, needed in acks.items():
-            self.kept.trim(key, needed)
+            self.kept.keep(rec.stream, item, self.tracker)
 
     def next_deadline(self) -> Optional[float]:
         # a worker runs its own timers; its answers wake the loop through fds()
@@ -136,7 +129,7 @@ class SourceDetector:
             if self.journal is not None:
                 acks = {}
                 self.tracker.ended(acks)
-                self._trim(acks)
+                self.kept.trim_all(acks)
             found = self.pool.drain(wall_offset)
         if found and self.journal is not None:
             docs = [inc.to_dict() for inc in found]
@@ -297,11 +290,7 @@ def needed(records: List[tuple], wall_offset: float) -> Tuple[List[tuple], List[
     for idx, (t, t_now) in enumerate(records, 1):
         rec = protocol.record(t)
         pool.feed(rec, t_now)
-        kept.add(rec.stream, (idx, t, t_now))
-        acks = {}
-        tracker.fed(rec.stream, idx, acks)
-        for key, needed_from in acks.items():
-            kept.trim(key, needed_from)
+        kept.keep(rec.stream, (idx, t, t_now), tracker)
     return [(t, t_now) for _idx, t, t_now in kept.in_order()], pool.drain(wall_offset)
 
 

@@ -35,6 +35,18 @@ class KeptRecords:
             self.nbytes[key] -= len(q.popleft()[1][1])
             self.counters["kept_dropped"] += 1
 
+    def keep(self, key, item, tracker) -> None:
+        """Keep `item` of stream `key`, then drop what `tracker` (protocol.Tracker,
+        whose pool was just fed the item) says no report needs any more."""
+        self.add(key, item)
+        acks = {}
+        tracker.fed(key, item[0], acks)
+        self.trim_all(acks)
+
+    def trim_all(self, acks: dict) -> None:
+        for key, needed in acks.items():
+            self.trim(key, needed)
+
     def trim(self, key, needed: int) -> None:
         """Drop the stream's items below idx `needed`."""
         q = self.by_stream.get(key)
