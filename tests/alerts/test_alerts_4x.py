@@ -12,7 +12,7 @@ from harness.sng import Syslogng
 from alert_servers import wait_for
 
 pytestmark = [pytest.mark.alerts, pytest.mark.syslogng, pytest.mark.chroot]
-PACKAGES = ["syslog-ng-core", "syslog-ng-mod-python", "python3-regex"]   # = the 4.x incidents tier
+PACKAGES = chroot.SYSLOGNG_4X
 
 
 def test_strict_4x_delivers_webhook_alert_once_and_survives_reload(http):

@@ -168,8 +168,7 @@ def test_sigkill_at_20_points_in_strict_4x(tmp_path, smtp, http, alertmanager):
     why = chroot.why_unavailable()
     if why:
         pytest.skip(why)
-    root = chroot.ensure_chroot("trixie", ["syslog-ng-core", "syslog-ng-mod-python",
-                                           "python3-regex"])
+    root = chroot.ensure_chroot("trixie", chroot.SYSLOGNG_4X)
     mail, web = smtp(), http()
     sng = dropin(None, mail, web, alertmanager, chroot=root, version="4.4")
     run_chaos(sng, mail, web, alertmanager, 40)

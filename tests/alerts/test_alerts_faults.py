@@ -35,8 +35,7 @@ def collector(request, tmp_path):
         why = chroot.why_unavailable()
         if why:
             pytest.skip(why)
-        root = chroot.ensure_chroot("trixie", ["syslog-ng-core", "syslog-ng-mod-python",
-                                               "python3-regex"])
+        root = chroot.ensure_chroot("trixie", chroot.SYSLOGNG_4X)
     else:
         why = available()
         if why:

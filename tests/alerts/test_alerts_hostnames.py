@@ -35,7 +35,7 @@ def test_hosts_are_named_in_alerts_store_cli_and_pairs(tmp_path, smtp, alertmana
     if version == "4.x":
         why = chroot.why_unavailable()
         kw = {} if why else {"chroot": chroot.ensure_chroot(
-            "trixie", ["syslog-ng-core", "syslog-ng-mod-python", "python3-regex"]),
+            "trixie", chroot.SYSLOGNG_4X),
             "version": "4.4"}
         hosts = ("127.0.8.3", "127.0.8.4")      # the Alertmanager is shared by both runs
     else:

@@ -254,6 +254,10 @@ def _image_tarball(suite: str, packages: Sequence[str], predownload: Sequence[st
     return tarball
 
 
+# what the 4.x tiers install in the trixie chroot (syslog-ng 4.8, its Python module)
+SYSLOGNG_4X = ["syslog-ng-core", "syslog-ng-mod-python", "python3-regex"]
+
+
 def ensure_chroot(suite: str, packages: Iterable[str] = (), predownload: Iterable[str] = (),
                   mirror: Optional[str] = None) -> pathlib.Path:
     """The shared ready root for (suite, packages, predownload); built once, then reused."""

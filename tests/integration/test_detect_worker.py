@@ -107,8 +107,7 @@ def test_a_killed_worker_on_4x_strict(tmp_path):
     why = chroot.why_unavailable()
     if why:
         pytest.skip(why)
-    root = chroot.ensure_chroot("trixie", ["syslog-ng-core", "syslog-ng-mod-python",
-                                           "python3-regex"])
+    root = chroot.ensure_chroot("trixie", chroot.SYSLOGNG_4X)
     sng = Syslogng(chroot=root, version="4.4")
     try:
         sng.start(timeout=40)

@@ -15,7 +15,7 @@ from syslogng_netconsole.incidents.store import read_incidents
 
 pytestmark = [pytest.mark.syslogng, pytest.mark.chroot]
 
-PACKAGES = ["syslog-ng-core", "syslog-ng-mod-python", "python3-regex"]
+PACKAGES = chroot.SYSLOGNG_4X
 
 
 def stored(statedir, host=None):

@@ -14,7 +14,7 @@ from harness.ncdata import dmesg_prefix, ext, ext_fragments, plain
 
 pytestmark = [pytest.mark.chroot, pytest.mark.syslogng]
 
-PACKAGES = ["syslog-ng-core", "syslog-ng-mod-python", "python3-regex"]
+PACKAGES = chroot.SYSLOGNG_4X
 
 
 @pytest.fixture(scope="module")
