@@ -81,11 +81,14 @@ def test_real_kernel_crash_names_its_host_in_mail_and_alertmanager(tmp_path, smt
     assert subject == "[netconsole] %s (%s): %s" % (NAME, ADDR, TITLE)
     body = msg.get_body(preferencelist=("plain",)).get_content()
     assert "Host:      %s (%s)" % (NAME, ADDR) in body
+    assert "Labels:    guest=nctest-guest role=%s" % records[0]["userdata.role"] in body
     assert "RIP: 0010:nctest_null_deref" in body
 
     (alert,) = am
     labels = alert["labels"]
-    want = {"alertname": "KernelCrash", "host": ADDR, "hostname": NAME,
+    # the guest's other userdata entries are the host's labels
+    want = {"alertname": "KernelCrash", "host": ADDR, "instance": ADDR, "hostname": NAME,
+            "guest": records[0]["userdata.guest"], "role": records[0]["userdata.role"],
             "type": "NULL-POINTER-DEREFERENCE", "severity": "error", "source": "netconsole",
             "signature": inc["signature"]}
     assert {k: labels.get(k) for k in want} == want, labels
