@@ -17,6 +17,8 @@ import threading
 from typing import Dict, List, Optional, Tuple
 
 from ..hosts.directory import HostDirectory
+from ..hosts.fleet import HostTable
+from . import hostfacts
 from ..ingest.reassembly import Reassembler
 from .sockets import bind, set_rcvbuf
 
@@ -64,6 +66,9 @@ class Endpoint:
         self.counters = collections.Counter()
         self.host_drops = collections.Counter()   # sender -> records dropped (caps)
         self.names = HostDirectory()              # sender -> its name and labels (hosts/)
+        self.facts = HostTable()                  # sender -> release, boots, loss (hosts/fleet.py)
+        self.facts_writer = None                  # sng/hostfacts.py, with a state_dir
+        self.facts_saved = self.facts_pruned = 0.0
         self.inventory = None                     # hosts.inventory.InventoryFile, when set
         self.inventory_checked = 0.0              # monotonic time of the last look at it
         self.owner = None                    # the source instance using it, or None
@@ -82,6 +87,7 @@ class Endpoint:
         if det is not None:
             det.close()
         self.names.close()
+        hostfacts.close(self)
         for fd in (self.wake_r, self.wake_w):
             try:
                 os.close(fd)

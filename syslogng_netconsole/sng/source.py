@@ -37,7 +37,7 @@ except ImportError:  # plain Python: imports work, tests can drive the class
     _log = logging.getLogger("syslogng_netconsole.source")
 
 from ..ratelog import RateLimitedLog
-from . import endpoint, hostinfo, openfiles, persist, restarts, sockets
+from . import endpoint, hostfacts, hostinfo, openfiles, persist, restarts, sockets
 from .detect import SourceDetector
 from .source_options import parse_options
 from .messages import (INCIDENT_PRI, PREFIX, incident_pairs, incident_text, message_pairs,
@@ -114,6 +114,7 @@ class NetconsoleSource(_Base):
             ep.detector = SourceDetector.create(settings["detect_worker"], _log_text, now)
         self._use(ep, now)
         if fresh:
+            hostfacts.attach(ep, settings["state_dir"], _log_text)
             warning = openfiles.open_file_warning(limits.max_streams)
             if warning:
                 _log.warning("netconsole: " + warning)
@@ -160,9 +161,10 @@ class NetconsoleSource(_Base):
         so to its journal), whether or not syslog-ng takes messages now."""
         if not recs:
             return
-        learn = self._ep.names.learn
+        learn, observe, wall = self._ep.names.learn, self._ep.facts.observe, time.time()
         for rec in recs:
             learn(rec)
+            observe(rec, wall)
         det = self._det
         if det is not None:
             mono = time.monotonic()
@@ -204,6 +206,9 @@ class NetconsoleSource(_Base):
                 inc.hostname = hostname
             if labels and not inc.labels:
                 inc.labels = dict(labels)
+            if not inc.release:         # the host's, when the report does not print it
+                inc.release = ep.facts.release(inc.host)
+            ep.facts.note_incident(inc, time.time())
             try:
                 msg = LogMessage(incident_text(inc))
                 msg["HOST"] = inc.host
@@ -280,6 +285,7 @@ class NetconsoleSource(_Base):
             return
         self._log_counters("reload or stop")
         self._write_stats_file(time.time())
+        hostfacts.save_now(ep, time.monotonic(), time.time())
         restarts.save_at_stop(ep, self._det, self._settings, _log)
         endpoint.release(ep, self, time.monotonic())
         self._ep = None
@@ -313,6 +319,7 @@ class NetconsoleSource(_Base):
 
     def _periodic(self, now: float) -> None:
         hostinfo.poll(self._ep, now, _log_text)
+        hostfacts.tick(self._ep, now, time.time())
         interval = self._settings["stats_interval"]
         if interval and now - self._last_stats_log >= interval:
             self._last_stats_log = now
