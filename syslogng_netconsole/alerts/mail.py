@@ -76,7 +76,7 @@ class MailChannel(Channel):
     def render(self, alert):
         c = self.cfg
         msg = EmailMessage(policy=POLICY)
-        msg["Subject"] = sanitize.header("%s %s" % (c.subject_prefix, alert.summary_line()))
+        msg["Subject"] = sanitize.header("%s %s" % (c.subject_prefix, alert.headline()))
         msg["From"] = c.mail_from
         msg["To"] = ", ".join(c.mail_to)
         msg["Date"] = email.utils.formatdate(alert.starts_at, usegmt=True)

@@ -63,6 +63,7 @@ class Alert:
     incident: Optional[dict] = None  # summary fields of the incident (JSON-safe)
     hostname: str = ""              # the host's name when known (hosts/directory.py)
     host_labels: Dict[str, str] = field(default_factory=dict)  # rack, role ... (also in labels)
+    news: str = ""                  # "new", "new on <release>" or "" (incidents/novelty.py)
 
     @property
     def fingerprint(self):
@@ -86,11 +87,16 @@ class Alert:
             return "%s: %s" % (self.who(), self.title)
         return self.title
 
+    def headline(self):
+        """The mail subject's and Slack's first line: news first ("new on 6.12.3: ...")."""
+        return "%s: %s" % (self.news, self.summary_line()) if self.news else self.summary_line()
+
 
 _FIELD_NAMES = frozenset(Alert.__dataclass_fields__)
 
 # incident fields carried into alerts (text goes separately, sanitised and capped)
 _INCIDENT_FIELDS = ("id", "host", "hostname", "boot", "type", "title", "alt_titles", "signature",
+                    "new", "new_on_release",
                     "first_line", "corrupted", "truncated", "panicked", "release", "taint",
                     "cpu", "pid", "comm", "hardware", "pc", "frames", "modules",
                     "first_seq", "last_seq", "first_ts_us", "last_ts_us", "lost_records")
@@ -123,6 +129,16 @@ def from_incident(incident, now, ttl=3600.0, text_cap=sanitize.BODY_CAP):
               "signature": signature, "severity": severity, "source": "netconsole"}
     if hostname:
         labels["hostname"] = hostname
+    release = sanitize.one_line(get("release", "") or "", 100)
+    if release:
+        labels["release"] = release
+    news = ""
+    if get("new_on_release", False) and release:
+        labels["new_on_release"] = "true"
+        news = "new on %s" % release
+    if get("new", False):
+        labels["new"] = "true"
+        news = news or "new"
     host_labels = _host_labels(get("labels"))
     for k, v in host_labels.items():
         labels.setdefault(k, v)         # never one of the alert's own labels
@@ -145,7 +161,7 @@ def from_incident(incident, now, ttl=3600.0, text_cap=sanitize.BODY_CAP):
                  annotations=annotations, starts_at=float(starts),
                  ends_at=float(starts) + float(ttl),
                  text=sanitize.multi_line(get("text", ""), text_cap), incident=details,
-                 hostname=hostname, host_labels=host_labels)
+                 hostname=hostname, host_labels=host_labels, news=news)
 
 
 def labels_text(host_labels):

@@ -18,7 +18,7 @@ def escape(s):
 
 def payload(alert):
     head = "%s [%s] %s" % (EMOJI.get(alert.severity, ""), alert.severity,
-                           alert.summary_line())
+                           alert.headline())
     fields = ["*Signature:* `%s`" % escape(alert.labels.get("signature", "")).replace("`", "'")]
     if alert.host_labels:
         fields.append("*Labels:* %s" % escape(labels_text(alert.host_labels)))

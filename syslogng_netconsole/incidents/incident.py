@@ -37,6 +37,10 @@ class Incident:
     line_no: int = 0               # index (1-based) of the first report line in its stream
     hostname: Optional[str] = None  # the host's name, when known (hosts/directory.py)
     labels: Dict[str, str] = field(default_factory=dict)  # the host's labels (rack, role ...)
+    # set when stored (incidents/novelty.py): the signature's first incident in this
+    # store; and its first on a release while other releases never showed it
+    new: bool = False
+    new_on_release: bool = False
 
     @property
     def id(self) -> str:

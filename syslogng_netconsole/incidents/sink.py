@@ -19,6 +19,8 @@ import os
 from typing import Callable, Iterable, List, Optional
 
 from syslogng_netconsole import jsonfiles
+from syslogng_netconsole.hosts.hostdb import DB_NAME as HOSTS_DB, HostDb, HostDbError
+from syslogng_netconsole.incidents import novelty
 from syslogng_netconsole.incidents.incident import Incident
 from syslogng_netconsole.alerts.sanitize import printable
 from syslogng_netconsole.incidents.store import Store, StoreError
@@ -55,6 +57,7 @@ class IncidentSink:
         self._log = log
         self._trouble = ratelog or RateLimitedLog(log, PREFIX, LOG_EVERY)
         self._store = None
+        self._hosts = None              # hosts/hostdb.py, read only, when the file exists
         self._retry_at = 0.0
         self._unstored = collections.deque()   # (incident, JSON line written) for retry()
         self._unstored_at = 0.0
@@ -80,6 +83,9 @@ class IncidentSink:
         if self._store is not None:
             self._store.close()
             self._store = None
+        if self._hosts is not None:
+            self._hosts.close()
+            self._hosts = None
 
     def add(self, inc: Incident, now: float, wall: float) -> bool:
         """Store one finished incident; True if it was new (and handed on). One the
@@ -89,6 +95,7 @@ class IncidentSink:
             self.open(now)
         stored = False
         if self._store is not None:
+            self._judge(inc, now)
             try:
                 if not self._store.add(inc, wall):
                     self.counters["duplicates"] += 1
@@ -109,6 +116,28 @@ class IncidentSink:
                      " (panicked)" if inc.panicked else ""))
         self._hand(inc, now, wall)
         return True
+
+    def _judge(self, inc: Incident, now: float) -> None:
+        """new / new_on_release (novelty.py), from the store and the host table."""
+        try:
+            novelty.judge(inc, self._store.seen_before, self._other_releases)
+        except (StoreError, HostDbError) as exc:
+            self.counters["novelty_errors"] += 1
+            self._trouble("novelty", "cannot tell whether an incident is new: %s" % exc,
+                          now, "warning")
+
+    def _other_releases(self, release: str) -> int:
+        n = self._store.other_releases(release)
+        if not os.path.exists(os.path.join(self.state_dir, HOSTS_DB)):
+            return n
+        if self._hosts is None:
+            self._hosts = HostDb(self.state_dir, readonly=True)
+        try:
+            return max(n, self._hosts.other_releases(release))
+        except HostDbError:
+            self._hosts.close()
+            self._hosts = None
+            raise
 
     def _refused(self, exc: StoreError, now: float) -> None:
         self._trouble("store-add", "cannot store incident (kept, retried every %ds): %s"

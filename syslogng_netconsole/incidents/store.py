@@ -242,16 +242,40 @@ class Store:
         return [_row_dict(r) for r in self._read(sql, args + [int(limit)])]
 
     def signatures(self, since: Optional[float] = None) -> List[dict]:
-        """One row per signature: title, type, incident and host counts, first/last seen."""
+        """One row per signature: title, type, incident and host counts, first/last
+        seen, the releases it was seen on (sorted)."""
         sql = ("SELECT signature, MIN(title) AS title, MIN(type) AS type, COUNT(*) AS incidents,"
                " COUNT(DISTINCT host) AS hosts, MIN(stored_at) AS first_seen,"
-               " MAX(stored_at) AS last_seen FROM incidents")
-        args = []
-        if since is not None:
-            sql += " WHERE stored_at >= ?"
-            args.append(since)
+               " MAX(stored_at) AS last_seen, GROUP_CONCAT(DISTINCT release) AS releases"
+               " FROM incidents")
+        sql, args = _since(sql, since)
         sql += " GROUP BY signature ORDER BY last_seen DESC"
-        return [dict(r) for r in self._read(sql, args)]
+        rows = [dict(r) for r in self._read(sql, args)]
+        for r in rows:
+            r["releases"] = sorted((r["releases"] or "").split(",")) if r["releases"] else []
+        return rows
+
+    def releases(self, since: Optional[float] = None) -> List[dict]:
+        """One row per kernel release ("" = unknown): incidents, distinct signatures,
+        crashing hosts."""
+        sql, args = _since("SELECT coalesce(release, '') AS release, COUNT(*) AS incidents,"
+                           " COUNT(DISTINCT signature) AS signatures,"
+                           " COUNT(DISTINCT host) AS crashing_hosts FROM incidents", since)
+        return [dict(r) for r in self._read(sql + " GROUP BY 1 ORDER BY 1", args)]
+
+    def seen_before(self, signature: str, release: Optional[str]) -> dict:
+        """What the store holds of `signature`: incidents on any release, on
+        `release`, on other known releases."""
+        r = self._read("SELECT COUNT(*), coalesce(SUM(release = ?), 0),"
+                       " coalesce(SUM(release IS NOT NULL AND release != ?), 0)"
+                       " FROM incidents WHERE signature = ?",
+                       (release or "", release or "", signature))[0]
+        return {"any": r[0], "this_release": r[1], "other_releases": r[2]}
+
+    def other_releases(self, release: str) -> int:
+        """Known releases other than `release` among all incidents."""
+        return self._read("SELECT COUNT(DISTINCT release) FROM incidents"
+                          " WHERE release IS NOT NULL AND release != ?", (release,))[0][0]
 
     # -- reports open at shutdown -------------------------------------------
 
@@ -290,6 +314,10 @@ class Store:
             except (ValueError, TypeError):
                 continue
         return out
+
+
+def _since(sql: str, since: Optional[float]):
+    return (sql + " WHERE stored_at >= ?", [since]) if since is not None else (sql, [])
 
 
 def _row_dict(row) -> dict:

@@ -234,3 +234,25 @@ def test_host_labels_reach_every_channel_cleaned_and_never_replace_the_alerts_ow
     plain = model.from_incident(Incident(host="10.1.2.3", type="WARNING", title="WARNING in f",
                                          signature="s", text="x"), T0)
     assert plain.host_labels == {} and webhook.document(plain)["netconsole"]["labels"] == {}
+
+
+def test_news_words_in_the_subject_labels_and_json():
+    def alert(**kw):
+        return model.from_incident(Incident(host="10.1.2.3", hostname="db-17", type="WARNING",
+                                            title="WARNING in f", signature="s", text="x",
+                                            release="6.12.3", **kw), T0)
+    regression = alert(new=True, new_on_release=True)
+    back, _ = check_mail(Incident(host="10.1.2.3", type="WARNING", title="WARNING in f",
+                                  signature="s", text="x", release="6.12.3", new=True,
+                                  new_on_release=True))
+    assert str(back["Subject"]) == "[netconsole] new on 6.12.3: 10.1.2.3: WARNING in f"
+    assert regression.headline() == "new on 6.12.3: db-17 (10.1.2.3): WARNING in f"
+    labels = am.payload(regression)[0]["labels"]
+    assert (labels["new"], labels["new_on_release"], labels["release"]) == ("true", "true", "6.12.3")
+    doc = webhook.document(regression)["netconsole"]
+    assert (doc["new"], doc["new_on_release"], doc["release"]) == (True, True, "6.12.3")
+    assert alert(new=True).headline().startswith("new: db-17 (10.1.2.3): ")
+    old = alert()
+    assert old.headline() == old.summary_line() and "new" not in old.labels
+    assert webhook.document(old)["netconsole"]["new"] is False
+    assert "new on" in slack.payload(regression)["text"]
