@@ -15,6 +15,7 @@ COMMANDS = {
     "replay": "syslogng_netconsole.cli.replay",
     "analyze": "syslogng_netconsole.cli.analyze",
     "incidents": "syslogng_netconsole.cli.incidents",
+    "hosts": "syslogng_netconsole.cli.hosts",
     "test-alert": "syslogng_netconsole.cli.test_alert",
 }
 

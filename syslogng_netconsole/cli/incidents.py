@@ -29,7 +29,11 @@ def add_arguments(parser):
     parser.add_argument("--limit", type=int, default=100, metavar="N",
                         help="at most N incidents (default %(default)s)")
     parser.add_argument("--by-signature", action="store_true",
-                        help="one line per signature: incidents, hosts, first and last seen")
+                        help="one line per signature: incidents, hosts, first and last seen, "
+                             "releases")
+    parser.add_argument("--by-release", action="store_true",
+                        help="one line per kernel release: hosts seen on it, incidents, "
+                             "distinct signatures, crashing hosts per 1,000 hosts seen")
     parser.add_argument("--text", action="store_true", help="also print each report's text")
     parser.add_argument("--summary", action="store_true",
                         help="what the store holds: incidents, hosts, signatures, oldest and "
@@ -51,6 +55,8 @@ def run(args) -> int:
         store = Store(args.state_dir, readonly=True)
         if args.summary:
             return _summary(store.summary(), args.json, out)
+        if args.by_release:
+            return _by_release(store.releases(since=since), args, out)
         if args.by_signature:
             rows = store.signatures(since=since)
         else:
@@ -63,10 +69,11 @@ def run(args) -> int:
         if args.json:
             out.write(json.dumps(r, sort_keys=True) + "\n")
         elif args.by_signature:
-            out.write("%s  %4d incident(s) %4d host(s)  %s .. %s  %s: %s\n" % (
+            out.write("%s  %4d incident(s) %4d host(s)  %s .. %s  %s: %s  [%s]\n" % (
                 r["signature"], r["incidents"], r["hosts"], _when(r["first_seen"]),
                 _when(r["last_seen"]), sanitize.printable(r["type"], 40),
-                sanitize.printable(r["title"])))
+                sanitize.printable(r["title"]),
+                sanitize.printable(", ".join(r["releases"]) or "release unknown", 300)))
         else:
             flags = [f for f in ("panicked", "corrupted", "truncated") if r.get(f)]
             who = sanitize.printable(r.get("host"), 60)
@@ -79,6 +86,25 @@ def run(args) -> int:
             if args.text:
                 for line in str(r.get("text", "")).split("\n"):
                     out.write("    | %s\n" % sanitize.printable(line, 1000))
+    out.flush()
+    return 0
+
+
+def _by_release(rows, args, out) -> int:
+    """Incidents per release (the store) against hosts seen per release (hosts.sqlite,
+    when the collector writes one): hosts_seen and per_1000 are None without it."""
+    from syslogng_netconsole.hosts import analytics
+    seen = analytics.hosts_seen(args.state_dir)
+    for r in analytics.by_release(rows, seen):
+        if args.json:
+            out.write(json.dumps(r, sort_keys=True) + "\n")
+            continue
+        out.write("%-40s  hosts %6s  incidents %5d  signatures %4d  crashing hosts %5d  "
+                  "per 1,000 hosts %s\n" % (
+                      sanitize.printable(r["release"] or "(unknown)", 40),
+                      "-" if r["hosts_seen"] is None else r["hosts_seen"], r["incidents"],
+                      r["signatures"], r["crashing_hosts"],
+                      "-" if r["per_1000"] is None else "%.1f" % r["per_1000"]))
     out.flush()
     return 0
 
