@@ -5,7 +5,7 @@ in the same run, on the same machine, with the same traffic. Every receiver is a
 process per measurement; every wait is bounded; sysctls are restored at the end.
 
     /usr/bin/python3 bench/storm.py [--quick] [--scenarios S1,S2,S3] [--rates 10000,20000,40000]
-                                    [--netconsd PATH] [--json OUT] [--define NAME=VALUE]
+                                    [--netconsd PATH] [--json OUT] [--define NAME=VALUE] [--names]
 
 Traffic (loopback only; each sender socket is bound to its own 127.x.y.z address):
   crash part  the datagrams of tests/fixtures/kernel-6.1-extended-oops-panic.pcap from the
@@ -327,7 +327,8 @@ def dir_texts(d, suffix=".log"):
 def incidents(statedir):
     """What <statedir>/incidents.sqlite holds (read only)."""
     path = pathlib.Path(statedir) / "incidents.sqlite"
-    empty = {"n": 0, "truncated": 0, "panicked": 0, "hosts": 0, "last_stored": None, "titles": {}}
+    empty = {"n": 0, "truncated": 0, "panicked": 0, "hosts": 0, "last_stored": None, "titles": {},
+             "named": 0, "named_by_rdns": 0}
     if not path.exists():
         return empty
     try:
@@ -338,12 +339,15 @@ def incidents(statedir):
                 "count(DISTINCT host), max(stored_at) FROM incidents").fetchone()
             titles = dict(con.execute("SELECT title, count(*) FROM incidents GROUP BY title "
                                       "ORDER BY 2 DESC LIMIT 5").fetchall())
+            named, by_rdns = con.execute(
+                "SELECT count(json_extract(data, '$.hostname')), coalesce(sum("
+                "json_extract(data, '$.hostname') LIKE 'rdns-%'), 0) FROM incidents").fetchone()
         finally:
             con.close()
     except sqlite3.Error:
         return None  # being created: ask again
     return {"n": n, "truncated": trunc, "panicked": pan, "hosts": hosts, "last_stored": last,
-            "titles": titles}
+            "titles": titles, "named": named, "named_by_rdns": by_rdns}
 
 
 def incident_count(statedir):
@@ -386,7 +390,8 @@ class Receiver:
 class SngReceiver(Receiver):
     """A fresh syslog-ng through the project's harness."""
 
-    def __init__(self, kind, name=None, rcvbuf=S1_RCVBUF, binary=None, post=False, defines=()):
+    def __init__(self, kind, name=None, rcvbuf=S1_RCVBUF, binary=None, post=False, defines=(),
+                 names_for=()):
         self.kind = kind
         self.name = name or kind
         env = {"PYTHONPATH": "%s:%s" % (CODE, BENCH)}
@@ -395,6 +400,8 @@ class SngReceiver(Receiver):
             kw["binary"] = binary
         self.sng = Syslogng(**kw)
         tmp = self.sng.tmp
+        if names_for:
+            self._names(names_for)
         if kind == "drop-in":
             self.port = self.sng.port
             self.outdir = self.sng.logdir
@@ -430,6 +437,17 @@ class SngReceiver(Receiver):
                 % (self.port, rcvbuf, "yes" if post else "no", self.counts, self.outdir))
         else:
             raise ValueError(kind)
+
+    def _names(self, addrs):
+        """--names: an inventory names (and labels) the even hosts, reverse DNS the odd
+        ones, from an /etc/hosts of its own (syslog-ng in a mount namespace)."""
+        inv, hosts = self.sng.tmp / "inventory.csv", self.sng.tmp / "etc-hosts"
+        inv.write_text("address,name,rack,team\n" + "".join(
+            "%s,inv-%d,r%d,storm\n" % (a, i, i % 40) for i, a in enumerate(addrs) if i % 2 == 0))
+        hosts.write_text("127.0.0.1 localhost\n" + "".join(
+            "%s rdns-%d.example.org\n" % (a, i) for i, a in enumerate(addrs)))
+        self.sng.defines.update(netconsole_inventory=str(inv), netconsole_reverse_dns="yes")
+        self.sng.mounts["/etc/hosts"] = hosts
 
     def per_host_lines(self):
         if self.kind != "udp1":
@@ -556,12 +574,13 @@ class NetconsdReceiver(Receiver):
             shutil.rmtree(str(self.tmp), ignore_errors=True)
 
 
-def make_receiver(kind, args, rcvbuf, binary=None, post=False, name=None):
+def make_receiver(kind, args, rcvbuf, binary=None, post=False, name=None, names_for=()):
     if kind == "netconsd":
         return NetconsdReceiver(args.netconsd)
     defines = dict(d.split("=", 1) for d in (getattr(args, "define", None) or ())) \
         if kind == "drop-in" else {}
-    return SngReceiver(kind, name=name, rcvbuf=rcvbuf, binary=binary, post=post, defines=defines)
+    return SngReceiver(kind, name=name, rcvbuf=rcvbuf, binary=binary, post=post, defines=defines,
+                       names_for=names_for)
 
 
 def settle(recv, port, t_end, quiet=3.0, limit=120.0, interval=0.25):
@@ -658,7 +677,8 @@ def calibrate(traffic, keep=False):
 def run_s1(args, traffic, ref, results):
     crash = traffic["crash"]
     n_hosts = args.s1_hosts
-    kinds = ["drop-in", "udp", "udp1"] + (["netconsd"] if args.netconsd else [])
+    kinds = ["drop-in"] + (["drop-in+names"] if args.names else []) + ["udp", "udp1"] + (
+        ["netconsd"] if args.netconsd else [])
     per_host_udp = lines_of(crash)
     exp_drop = ref["crash"]["lines"]
     exp_inc = ref["incidents"].get("n", 0)  # one host's incidents
@@ -671,7 +691,9 @@ def run_s1(args, traffic, ref, results):
         per_rate = {}
         for kind in kinds:
             log("S1 rate %d: %s, %d hosts x %d datagrams" % (rate, kind, n_hosts, len(crash)))
-            r = make_receiver(kind, args, S1_RCVBUF).start()
+            label, kind = kind, kind.split("+")[0]
+            r = make_receiver(kind, args, S1_RCVBUF, name=label, names_for=(
+                [host_addr(1, i) for i in range(n_hosts)] if label == "drop-in+names" else ())).start()
             try:
                 buf = receiver_rcvbuf(r.pid, r.port, force=S1_RCVBUF if kind == "netconsd" else None)
                 fleet = Fleet(1, n_hosts)
@@ -695,7 +717,7 @@ def run_s1(args, traffic, ref, results):
                 else:
                     complete = sum(1 for h in fleet.addrs if lines.get(h, 0) == expected)
                 res = {
-                    "rate": rate, "receiver": kind, "hosts": n_hosts, "sent": sent, "send_errors": errs,
+                    "rate": rate, "receiver": label, "hosts": n_hosts, "sent": sent, "send_errors": errs,
                     "achieved_rate": round(sent / max(1e-9, t1 - t0)), "rcvbuf": buf,
                     "kernel_drops": d, "lines": sum(lines.get(h, 0) for h in fleet.addrs),
                     "lines_expected": expected * n_hosts, "expected_per_host": expected,
@@ -708,7 +730,7 @@ def run_s1(args, traffic, ref, results):
                     res["incidents_expected"] = exp_inc * n_hosts
                     res["last_incident_s"] = (round(inc["last_stored"] - wall_end, 2)
                                               if inc.get("last_stored") else None)
-                per_rate[kind] = res
+                per_rate[label] = res
             finally:
                 r.cleanup(args.keep)
         base, base1 = per_rate["udp"], per_rate["udp1"]
@@ -722,7 +744,9 @@ def run_s1(args, traffic, ref, results):
                 "%d (%s)" % (res["kernel_drops"], pct(res["kernel_drops"], res["sent"])),
                 "%d / %d (%s)" % (res["lines"], res["lines_expected"], pct(res["lines"], res["lines_expected"])),
                 "%d / %d" % (res["hosts_complete"], n_hosts),
-                ("%d / %d (trunc %d, %d hosts)" % (inc["n"], res["incidents_expected"], inc["truncated"], inc["hosts"])
+                ("%d / %d (trunc %d, %d hosts, %d named, %d by rDNS)" % (
+                    inc["n"], res["incidents_expected"], inc["truncated"], inc["hosts"],
+                    inc["named"], inc["named_by_rdns"])
                  if inc else "-"),
                 (res.get("last_incident_s") if inc else "-"),
                 "%.1f%s" % (res["settle_s"], " TIMEOUT" if res["settle_timed_out"] else ""),
@@ -977,6 +1001,9 @@ def main(argv=None):
     ap.add_argument("--netconsd", default=None, help="path of a netconsd binary (modules/printer.so beside it)")
     ap.add_argument("--json", default=None, help="write all results as JSON here")
     ap.add_argument("--s1-hosts", type=int, default=None)
+    ap.add_argument("--names", action="store_true",
+                    help="S1 also runs the drop-in with an inventory (even hosts) and reverse DNS "
+                         "(odd hosts, from an /etc/hosts in syslog-ng's own mount namespace)")
     ap.add_argument("--s2-hosts", type=int, default=None)
     ap.add_argument("--s2-rate", type=int, default=20000)
     ap.add_argument("--s1-rcvbuf", type=int, default=None, help="S1 and S2 socket buffer bytes (default 256 MiB)")

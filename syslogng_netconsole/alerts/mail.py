@@ -14,7 +14,7 @@ from email.message import EmailMessage
 from syslogng_netconsole.alerts import sanitize
 from syslogng_netconsole.alerts.base import Channel
 from syslogng_netconsole.alerts.errors import error_detail
-from syslogng_netconsole.alerts.model import rfc3339
+from syslogng_netconsole.alerts.model import labels_text, rfc3339
 from syslogng_netconsole.alerts.retry import Result
 
 # CRLF line ends; fold only beyond RFC 5322's 998 (the subject is capped at 200,
@@ -34,6 +34,8 @@ def body_text(alert):
     lines = ["Title:     %s" % alert.title]
     if alert.host:
         lines.append("Host:      %s" % alert.who())
+    if alert.host_labels:
+        lines.append("Labels:    %s" % labels_text(alert.host_labels))
     lines.append("Severity:  %s" % alert.severity)
     lines.append("Signature: %s" % alert.labels.get("signature", ""))
     lines.append("Time:      %s" % rfc3339(alert.starts_at))

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional
 
 from syslogng_netconsole.alerts import sanitize
+from syslogng_netconsole.hosts import labels as hostlabels
 from syslogng_netconsole.reports import kinds
 
 # version of the alert document (webhook body, jsonfile line): bump on any change
@@ -60,7 +61,8 @@ class Alert:
     hosts: List[str] = field(default_factory=list)   # digests: the folded hosts
     count: int = 1                  # occurrences this alert stands for
     incident: Optional[dict] = None  # summary fields of the incident (JSON-safe)
-    hostname: str = ""              # the host's own name when known (hosts/names.py)
+    hostname: str = ""              # the host's name when known (hosts/directory.py)
+    host_labels: Dict[str, str] = field(default_factory=dict)  # rack, role ... (also in labels)
 
     @property
     def fingerprint(self):
@@ -117,10 +119,13 @@ def from_incident(incident, now, ttl=3600.0, text_cap=sanitize.BODY_CAP):
             details[name] = _clean(get(name))
         except Exception:   # a property that fails must not lose the alert
             details[name] = None
-    labels = {"alertname": "KernelCrash", "host": host, "type": itype,
+    labels = {"alertname": "KernelCrash", "host": host, "instance": host, "type": itype,
               "signature": signature, "severity": severity, "source": "netconsole"}
     if hostname:
         labels["hostname"] = hostname
+    host_labels = _host_labels(get("labels"))
+    for k, v in host_labels.items():
+        labels.setdefault(k, v)         # never one of the alert's own labels
     who = "%s (%s)" % (hostname, host) if hostname else host
     annotations = {"summary": "%s: %s" % (who, title), "title": title,
                    "description": sanitize.multi_line(get("text", ""), 3000),
@@ -140,7 +145,20 @@ def from_incident(incident, now, ttl=3600.0, text_cap=sanitize.BODY_CAP):
                  annotations=annotations, starts_at=float(starts),
                  ends_at=float(starts) + float(ttl),
                  text=sanitize.multi_line(get("text", ""), text_cap), incident=details,
-                 hostname=hostname)
+                 hostname=hostname, host_labels=host_labels)
+
+
+def labels_text(host_labels):
+    """'rack=r12 role=db' (values are one clean line each: hosts/labels.py)."""
+    return " ".join("%s=%s" % kv for kv in sorted(host_labels.items()))
+
+
+def _host_labels(raw):
+    """The incident's host labels, cleaned again: a stored or journaled incident
+    of another version, or a hand-made one, is untrusted too."""
+    if not isinstance(raw, dict):
+        return {}
+    return hostlabels.clean((k, v) for k, v in raw.items() if isinstance(v, (str, int, float)))
 
 
 def digest(first, hosts, count, now, ttl, seq):

@@ -4,6 +4,7 @@ Kernel text is escaped for mrkdwn (&, <, > -- otherwise '<!channel>' in a spoofe
 netconsole line would ping everyone) and kept out of the code fence."""
 
 from syslogng_netconsole.alerts.base import HttpChannel
+from syslogng_netconsole.alerts.model import labels_text
 from syslogng_netconsole.alerts.sanitize import cap
 
 EXCERPT = 2500
@@ -19,6 +20,8 @@ def payload(alert):
     head = "%s [%s] %s" % (EMOJI.get(alert.severity, ""), alert.severity,
                            alert.summary_line())
     fields = ["*Signature:* `%s`" % escape(alert.labels.get("signature", "")).replace("`", "'")]
+    if alert.host_labels:
+        fields.append("*Labels:* %s" % escape(labels_text(alert.host_labels)))
     rel = (alert.incident or {}).get("release")
     if rel:
         fields.append("*Kernel:* %s" % escape(str(rel)))

@@ -39,6 +39,7 @@ def document(alert):
             "title": alert.title,
             "host": alert.host,
             "hostname": alert.hostname or None,
+            "labels": dict(alert.host_labels),
             "hosts": list(alert.hosts),
             "count": alert.count,
             "startsAt": rfc3339(alert.starts_at),

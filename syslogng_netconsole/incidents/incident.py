@@ -2,7 +2,7 @@
 what the store and the alert channels consume. Pure data."""
 
 from dataclasses import asdict, dataclass, field
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 
 @dataclass
@@ -35,7 +35,8 @@ class Incident:
     last_time: float = 0.0         # caller's clock at the last record
     lost_records: int = 0
     line_no: int = 0               # index (1-based) of the first report line in its stream
-    hostname: Optional[str] = None  # the host's own name, when its stream told it (hosts/)
+    hostname: Optional[str] = None  # the host's name, when known (hosts/directory.py)
+    labels: Dict[str, str] = field(default_factory=dict)  # the host's labels (rack, role ...)
 
     @property
     def id(self) -> str:

@@ -16,7 +16,7 @@ import socket
 import threading
 from typing import Dict, List, Optional, Tuple
 
-from ..hosts.names import HostNames
+from ..hosts.directory import HostDirectory
 from ..ingest.reassembly import Reassembler
 from .sockets import bind, set_rcvbuf
 
@@ -63,7 +63,9 @@ class Endpoint:
         self.held = Held()                   # records drained from the core, not yet posted
         self.counters = collections.Counter()
         self.host_drops = collections.Counter()   # sender -> records dropped (caps)
-        self.names = HostNames()                  # sender -> its own name (hosts/names.py)
+        self.names = HostDirectory()              # sender -> its name and labels (hosts/)
+        self.inventory = None                     # hosts.inventory.InventoryFile, when set
+        self.inventory_checked = 0.0              # monotonic time of the last look at it
         self.owner = None                    # the source instance using it, or None
         self.orphaned_at = None              # monotonic time it lost its owner
         self.next_bind = 0.0
@@ -79,6 +81,7 @@ class Endpoint:
         det = getattr(self, "detector", None)
         if det is not None:
             det.close()
+        self.names.close()
         for fd in (self.wake_r, self.wake_w):
             try:
                 os.close(fd)

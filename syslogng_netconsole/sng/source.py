@@ -37,7 +37,7 @@ except ImportError:  # plain Python: imports work, tests can drive the class
     _log = logging.getLogger("syslogng_netconsole.source")
 
 from ..ratelog import RateLimitedLog
-from . import endpoint, openfiles, persist, restarts, sockets
+from . import endpoint, hostinfo, openfiles, persist, restarts, sockets
 from .detect import SourceDetector
 from .source_options import parse_options
 from .messages import (INCIDENT_PRI, PREFIX, incident_pairs, incident_text, message_pairs,
@@ -124,6 +124,7 @@ class NetconsoleSource(_Base):
 
     def _use(self, ep, now: float) -> None:
         self._ep, self._settings = ep, ep.settings
+        hostinfo.configure(ep, ep.settings, now, _log_text)
         self._det = getattr(ep, "detector", None) if ep.settings["detect"] else None
         self._last_stats_log = now
         self._last_stats_file = 0.0
@@ -149,7 +150,7 @@ class NetconsoleSource(_Base):
                                                               datetime.timezone.utc))
         for name, value in message_pairs(rec):
             msg[PREFIX + name] = value
-        hostname = self._ep.names.name(rec.host)
+        hostname = self._ep.names.who(rec.host)[0]
         if hostname is not None:
             msg[PREFIX + "hostname"] = hostname
         return msg
@@ -198,8 +199,11 @@ class NetconsoleSource(_Base):
             self._say("detect", "crash detection failed: %r" % (e,), now)
         while det.out and not self._suspended:
             inc = det.out.popleft()
+            hostname, labels = ep.names.who(inc.host)
             if inc.hostname is None:
-                inc.hostname = ep.names.name(inc.host)
+                inc.hostname = hostname
+            if labels and not inc.labels:
+                inc.labels = dict(labels)
             try:
                 msg = LogMessage(incident_text(inc))
                 msg["HOST"] = inc.host
@@ -308,6 +312,7 @@ class NetconsoleSource(_Base):
                       time.monotonic(), "warning")
 
     def _periodic(self, now: float) -> None:
+        hostinfo.poll(self._ep, now, _log_text)
         interval = self._settings["stats_interval"]
         if interval and now - self._last_stats_log >= interval:
             self._last_stats_log = now

@@ -33,6 +33,10 @@ OPTIONS = {
     "detect_worker": (opt.auto_boolean, "auto"),
     # with detect and a state_dir: open reports journaled against a SIGKILL (journal.py)
     "journal": (opt.boolean, True),
+    # host names and labels (sng/hostinfo.py): an inventory file, reverse DNS
+    "inventory": (str, ""),
+    "reverse_dns": (opt.boolean, False),
+    "reverse_dns_ttl": (opt.at_least(float, 1), 3600.0),
 }
 # reassembly limits: option name -> ReassemblyLimits attribute, converter (default: the core's)
 LIMIT_OPTIONS = {

@@ -3,8 +3,9 @@ netconsole target carries configfs userdata `hostname=db-17` (extended records, 
 kernel sends them), and one that names itself only in its boot log (systemd's
 "Hostname set to" line, plain format), on 3.38 and strict 4.x. The mail subject and body, the Alertmanager
 labels, the stored incident and `incidents --host NAME` name the host; the records
-carry `.netconsole.hostname`. (The kernel-tier guest with userdata hostname is issue
-15's next step: the committed 6.12 configfs capture has userdata guest and role.)"""
+carry `.netconsole.hostname`. (A real kernel's userdata hostname, from a 6.12 guest in
+QEMU: test_alerts_kernel_hostname.py; the committed 6.12 configfs capture has userdata
+guest and role only.)"""
 
 import json
 import subprocess

@@ -206,3 +206,31 @@ def test_a_host_known_by_name_is_named_in_every_channel():
     assert plain.summary_line() == "10.1.2.3: WARNING in f" and "hostname" not in plain.labels
     assert webhook.document(plain)["netconsole"]["hostname"] is None
     assert model.Alert.from_json(alert.to_json()).hostname == "db-17"
+
+
+def test_host_labels_reach_every_channel_cleaned_and_never_replace_the_alerts_own():
+    hostile = "r12\r\nBcc: evil@example.org\x1b[2J=?utf-8?q?=0D=0A?="
+    inc = Incident(host="10.1.2.3", hostname="db-17", type="WARNING", title="WARNING in f",
+                   signature="s", text="x\n",
+                   labels={"rack": hostile, "severity": "info", "alertname": "x",
+                           "team-name": "storage", "9bad": "y", "role": "<!channel>"})
+    alert = model.from_incident(inc, T0)
+    labels = am.payload(alert)[0]["labels"]
+    assert labels["instance"] == labels["host"] == "10.1.2.3"
+    assert labels["alertname"] == "KernelCrash" and labels["severity"] != "info"
+    assert labels["team_name"] == "storage" and "9bad" not in labels
+    assert "\r" not in labels["rack"] and "\n" not in labels["rack"] and "\x1b" not in labels["rack"]
+    back, body = check_mail(inc)
+    assert "Labels:    rack=r12 Bcc: evil@example.org" in body
+    assert "role=<!channel>" in body and "team_name=storage" in body
+    doc = webhook.document(alert)
+    assert doc["netconsole"]["labels"] == alert.host_labels
+    assert set(alert.host_labels) == {"rack", "team_name", "role"}
+    assert json.loads(json.dumps(doc)) == doc
+    text = json.dumps(slack.payload(alert))
+    assert "<!channel>" not in text and "&lt;!channel&gt;" in text
+    assert model.Alert.from_json(alert.to_json()).host_labels == alert.host_labels
+    # a host with none: no labels line, an empty object
+    plain = model.from_incident(Incident(host="10.1.2.3", type="WARNING", title="WARNING in f",
+                                         signature="s", text="x"), T0)
+    assert plain.host_labels == {} and webhook.document(plain)["netconsole"]["labels"] == {}

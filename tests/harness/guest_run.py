@@ -13,11 +13,15 @@ API (for the kernel, incidents and alert tiers)::
                      #   (cached) initramfs/module preparation
     run.exit_code, run.timed_out, run.accel, run.kver, run.cmdline
 
+    # a configfs target that names its host (userdata hostname=db-17 as well)
+    run = boot_guest("6.12", "configfs", "oops", collector_port, workdir, hostname="db-17")
+
 ``kernel`` is a short name ("6.1", "6.12", see guest_build.KERNEL_PATTERNS)
 or a full release. ``mode`` is one of MODES: ``plain``, ``extended``,
 ``release`` (extended with the ``r`` release prefix, 6.6+) or ``configfs``
 (an extended configfs target with two userdata entries, ``guest`` and
-``role``; 6.9+ for userdata). ``scenario`` is one of SCENARIOS (see
+``role``; 6.9+ for userdata; ``hostname=NAME`` adds a third entry, ``hostname``,
+which the collector takes as the host's own name). ``scenario`` is one of SCENARIOS (see
 ``tests/kernel/init.sh`` and ``tests/kernel/nctest/nctest.c``); EXPECT holds,
 per scenario, the lines that prove it happened. ``missing_tools()`` says why
 this host cannot boot guests (None if it can).
@@ -110,6 +114,7 @@ class GuestRun:
     qemu_log: pathlib.Path
     cmdline: str
     accel: str
+    hostname: Optional[str] = None   # the configfs userdata hostname, if one was set
     nic: str = DEFAULT_NIC
     exit_code: Optional[int] = None
     timed_out: bool = False
@@ -160,16 +165,35 @@ def _qemu_argv(kver, initrd, accel, append, serial, pcap, smp=2, mem=512, nic=DE
     ]
 
 
-def _cmdline(mode, scenario, port, lines):
+def _cmdline(mode, scenario, port, lines, hostname=None):
     # panic=2: a panicking guest reboots after 2 s, and -no-reboot ends QEMU.
     # log_buf_len: the 5,000-line burst must not wrap the 128 KiB default.
     # printk.devkmsg=on: init's /dev/kmsg markers are not rate-limited.
     # ncbql, ncsettle: see init.sh (two ways 6.12 guests lost netconsole
     # output under TCG on a busy host)
-    return ("console=ttyS0,115200 loglevel=7 panic=2 log_buf_len=1M printk.devkmsg=on "
+    # nchostname: only when asked, so every other run's command line (and so
+    # its console: the kernel echoes the parameters init gets) stays as it was
+    line = ("console=ttyS0,115200 loglevel=7 panic=2 log_buf_len=1M printk.devkmsg=on "
             "ncmode=%s ncscen=%s ncport=%d nclines=%d ncbql=%s ncsettle=%s"
             % (mode, scenario, port, lines, os.environ.get("NETCONSOLE_GUEST_BQL", "raise"),
                os.environ.get("NETCONSOLE_GUEST_SETTLE", "1")))
+    return line + (" nchostname=%s" % hostname if hostname else "")
+
+
+# configfs refuses a userdata value over 200 bytes; whitespace would split the
+# kernel command line init reads it from
+MAX_USERDATA_VALUE = 200
+
+
+def _check_hostname(mode, hostname):
+    if hostname is None:
+        return
+    if mode != "configfs":
+        raise ValueError("hostname= is configfs userdata: mode %r has none (use configfs)" % mode)
+    if not hostname or len(hostname.encode()) > MAX_USERDATA_VALUE or \
+            any(c.isspace() for c in hostname):
+        raise ValueError("hostname %r: 1-%d bytes without whitespace"
+                         % (hostname, MAX_USERDATA_VALUE))
 
 
 def _accel_cache():
@@ -226,16 +250,19 @@ def _probe_kvm(timeout=25):
 
 
 def boot_guest(kernel, mode, scenario, collector_port, workdir, lines=BURST_LINES,
-               timeout=None, name=None, nic=DEFAULT_NIC):
+               timeout=None, name=None, nic=DEFAULT_NIC, hostname=None):
     """Boot `kernel` with netconsole in `mode` pointed at 10.0.2.2:collector_port
     (= 127.0.0.1:collector_port on the host), run `scenario`, power off or
     panic, and return a GuestRun. Files go to workdir/NAME.{serial.log,pcap,qemu.log}
-    (NAME defaults to KERNEL-MODE-SCENARIO). Raises ValueError for an unknown
-    mode/scenario or a mode the kernel lacks."""
+    (NAME defaults to KERNEL-MODE-SCENARIO). `hostname` (configfs mode only) adds
+    the userdata entry hostname=NAME to the target (init.sh's nchostname=).
+    Raises ValueError for an unknown mode/scenario, a mode the kernel lacks, or a
+    hostname that mode or the command line cannot carry."""
     if mode not in MODES:
         raise ValueError("unknown mode %r (one of %s)" % (mode, ", ".join(MODES)))
     if scenario not in SCENARIOS:
         raise ValueError("unknown scenario %r (one of %s)" % (scenario, ", ".join(SCENARIOS)))
+    _check_hostname(mode, hostname)
     kver = guest_build.kernel_version(kernel)
     if not mode_supported(kver, mode):
         raise ValueError("kernel %s has no netconsole %s mode" % (kver, mode))
@@ -251,8 +278,8 @@ def boot_guest(kernel, mode, scenario, collector_port, workdir, lines=BURST_LINE
                    serial_log=workdir / (name + ".serial.log"),
                    pcap=workdir / (name + ".pcap"),
                    qemu_log=workdir / (name + ".qemu.log"),
-                   cmdline=_cmdline(mode, scenario, collector_port, lines),
-                   accel=acc, nic=nic, build_seconds=build_seconds)
+                   cmdline=_cmdline(mode, scenario, collector_port, lines, hostname),
+                   accel=acc, nic=nic, build_seconds=build_seconds, hostname=hostname)
     for p in (run.serial_log, run.pcap):
         if p.exists():
             p.unlink()

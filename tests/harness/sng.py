@@ -259,7 +259,7 @@ class Syslogng:
     def __init__(self, tmpdir=None, *, port: Optional[int] = None, defines: Optional[Dict[str, str]] = None,
                  prelude: str = "", extra_config: str = "", version: str = "3.38",
                  binary: str = SYSLOGNG, env: Optional[Dict[str, str]] = None, debug: bool = False,
-                 capture_pairs: bool = False, chroot=None, nofile=None):
+                 capture_pairs: bool = False, chroot=None, nofile=None, mounts=None):
         self.chroot = pathlib.Path(chroot) if chroot else None
         if tmpdir:
             self.tmp = pathlib.Path(tmpdir)
@@ -291,6 +291,9 @@ class Syslogng:
         self.debug = debug
         self.capture_pairs = capture_pairs
         self.nofile = nofile            # (soft, hard) RLIMIT_NOFILE for the daemon
+        # {path in the daemon's view: file bound over it}, in a mount namespace of its own
+        # (e.g. /etc/hosts, /etc/resolv.conf for reverse DNS); the machine's stay as they are
+        self.mounts = dict(mounts or {})
         self.pairs_path = self.tmp / "pairs.jsonl"
         self.proc = None
         self._stderr = None
@@ -358,7 +361,13 @@ class Syslogng:
                 if nofile:
                     import resource
                     resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
-            self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=self._stderr,
+            argv = self.argv()
+            if self.mounts:
+                binds = " && ".join('mount --bind "%s" "%s"' % (src, dst)
+                                    for dst, src in self.mounts.items())
+                argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                        binds + ' && exec "$@"', "sh"] + argv
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._stderr,
                                          stderr=self._stderr, env=self.environment(), cwd=str(self.tmp),
                                          preexec_fn=limits if nofile else None)
         deadline = time.monotonic() + timeout

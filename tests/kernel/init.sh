@@ -4,6 +4,8 @@
 #   ncmode=plain|extended|release|configfs   ncport=UDP port on 10.0.2.2
 #   ncscen=boot|sysrq-t|sysrq-l|sysrq-m|sysrq-c|oops|oops-panic|bug|warn|warn3|panic|long|burst
 #   nclines=N (burst)   ncbql=raise|kernel   ncsettle=1|0   (see below)
+#   nchostname=NAME (configfs only, optional): a third userdata entry, hostname=NAME
+#   (absent: the target has exactly the two entries guest and role, as always)
 # Progress markers go to /dev/kmsg, so that they are kernel records seen by
 # both the serial console and netconsole; command output goes to /tmp/init.log
 # so that userspace text never mixes into the serial console's kernel lines.
@@ -24,6 +26,7 @@ for w in $(cat /proc/cmdline); do
     nclines=*) LINES=${w#*=} ;;
     ncbql=*) BQL=${w#*=} ;;
     ncsettle=*) SETTLE=${w#*=} ;;
+    nchostname=*) NCHOST=${w#*=} ;;
     esac
 done
 : "${MODE:=plain}" "${SCEN:=boot}" "${PORT:=6666}" "${LINES:=5000}"
@@ -95,6 +98,10 @@ configfs)
     mkdir "$T/userdata/guest" "$T/userdata/role"
     echo nctest-guest > "$T/userdata/guest/value"
     echo kernel-tier > "$T/userdata/role/value"
+    if [ -n "$NCHOST" ]; then
+        mkdir "$T/userdata/hostname" && echo "$NCHOST" > "$T/userdata/hostname/value" \
+            || mark "cannot set userdata hostname=$NCHOST"
+    fi
     echo 1 > "$T/enabled"
     ;;
 *) mark "unknown ncmode $MODE" ;;

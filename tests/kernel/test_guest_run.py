@@ -1,7 +1,10 @@
-"""The QEMU wait of guest_run: time-outs and power-off hangs (no QEMU needed)."""
+"""The QEMU wait of guest_run: time-outs and power-off hangs; the guest's command line
+and its checks (no QEMU needed)."""
 
 import subprocess
 import time
+
+import pytest
 
 from harness import guest_run
 
@@ -41,3 +44,29 @@ def test_a_guest_that_died_before_init_is_told_apart(tmp_path):
     assert not guest_run._reached_userspace(early)
     assert guest_run._reached_userspace(good)
     assert not guest_run._reached_userspace(tmp_path / "missing.log")
+
+
+def test_command_line_is_unchanged_unless_a_hostname_is_asked_for(monkeypatch):
+    """The recorded fixtures' command lines come out again without hostname=, and
+    hostname= only appends init.sh's nchostname= (no QEMU needed)."""
+    import json
+    import pathlib
+    monkeypatch.delenv("NETCONSOLE_GUEST_BQL", raising=False)
+    monkeypatch.delenv("NETCONSOLE_GUEST_SETTLE", raising=False)
+    meta = json.loads((pathlib.Path(__file__).resolve().parents[1] / "fixtures"
+                       / "kernel-fixtures.json").read_text())
+    for f in meta.values():
+        assert guest_run._cmdline(f["mode"], f["scenario"], f["collector_port"],
+                                  guest_run.BURST_LINES) == f["cmdline"]
+    plain = guest_run._cmdline("configfs", "oops", 6666, 5000)
+    assert guest_run._cmdline("configfs", "oops", 6666, 5000, "db-17") == \
+        plain + " nchostname=db-17"
+
+
+@pytest.mark.parametrize("mode,name", [("extended", "db-17"), ("release", "db-17"),
+                                       ("configfs", ""), ("configfs", "db 17"),
+                                       ("configfs", "x" * 201)])
+def test_a_hostname_needs_the_configfs_mode_and_one_word(tmp_path, mode, name):
+    # refused before anything is built or booted
+    with pytest.raises(ValueError, match="hostname"):
+        guest_run.boot_guest("6.12", mode, "oops", 9, tmp_path, hostname=name)

@@ -27,10 +27,11 @@ def test_the_boot_log_names_a_host_userdata_overrides_it_not_the_other_way():
     names.learn(rec("10.0.0.3", "hello", **{"userdata.hostname": "web-3"}))
     assert names.name("10.0.0.3") == "web-3"
     names.learn(rec("10.0.0.3", "systemd[1]: Hostname set to <renamed>."))
-    assert names.name("10.0.0.3") == "web-3"          # less trusted: ignored
+    assert names.name("10.0.0.3") == "web-3"          # less trusted: not shown ...
+    assert names.get("10.0.0.3").boot_log == "renamed"  # ... but kept (directory.py)
     names.learn(rec("10.0.0.3", "x", **{"userdata.hostname": "web-3b"}))
     assert names.name("10.0.0.3") == "web-3b"         # the same source may rename it
-    assert names.counters["learnt"] == 3
+    assert names.counters["learnt"] == 4
 
 
 def test_untrusted_names_are_refused():
@@ -50,3 +51,21 @@ def test_the_table_is_bounded():
         names.learn(rec("10.0.1.%d" % i, "x", **{"userdata.hostname": "h%d" % i}))
     assert len(names) == 3 and names.name("10.0.1.0") is None and names.name("10.0.1.4") == "h4"
     assert names.counters["evicted"] == 2
+
+
+def test_userdata_keys_other_than_hostname_are_labels_cleaned_and_bounded():
+    names = HostNames()
+    fields = {"userdata.hostname": "db-17", "userdata.rack": "r12\r\nBcc: x@example.org",
+              "userdata.role-name": "db", "userdata.9lives": "x", "userdata.severity": "low",
+              "cpu": "1", "userdata.empty": ""}
+    fields.update({"userdata.z%02d" % i: "v" for i in range(30)})   # sorted after: cut
+    assert names.learn(rec("10.0.0.5", "x", **fields))
+    got = names.get("10.0.0.5")
+    assert got.userdata == "db-17"
+    assert got.labels["rack"] == "r12 Bcc: x@example.org"       # one line, no CR/LF
+    assert got.labels["role_name"] == "db"
+    for left_out in ("9lives", "severity", "hostname", "cpu", "empty"):
+        assert left_out not in got.labels
+    assert len(got.labels) == 16
+    # the same userdata again changes nothing (the per-record cost is one comparison)
+    assert not names.learn(rec("10.0.0.5", "y", **fields))
