@@ -42,10 +42,6 @@ LOGFILES_SECTION = "PER-HOST FILES"
 DEST_SECTION = "THE INCIDENTS DESTINATION"
 DROPIN_SECTION = "THE DROP-IN"
 MESSAGES_SECTION = "MESSAGES"
-# Source options documented ahead of their code (issue 15, host names: another branch
-# adds them). Allowed in the page only while sng/source_options.py lacks them; once
-# it has them they are checked like every other option.
-PENDING_SOURCE = {"inventory", "reverse_dns", "reverse_dns_ttl"}
 
 
 # ---------------------------------------------------------------- roff, read simply
@@ -259,8 +255,7 @@ def test_every_source_option_has_an_entry_with_its_default():
     code = source_defaults()
     want = set(code) | set(scl)
     assert want - set(doc) == set(), "netconsole() options not in the man page"
-    extra = set(doc) - want
-    assert extra <= PENDING_SOURCE, "documented, but not options of netconsole(): %s" % extra
+    assert set(doc) - want == set(), "documented, but not options of netconsole()"
     for name in want:
         default = scl.get(name) or code.get(name)
         if default not in ("", None):
