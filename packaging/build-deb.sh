@@ -21,7 +21,7 @@ trap 'rm -rf "$work"' EXIT
 src="$work/syslog-ng-netconsole-$version"
 mkdir "$src"
 (cd "$top" && tar --exclude=__pycache__ --exclude='*.pyc' -cf - \
-    pyproject.toml setup.cfg README.md syslogng_netconsole conf.d) | tar -C "$src" -xf -
+    pyproject.toml setup.cfg README.md syslogng_netconsole conf.d docs/man) | tar -C "$src" -xf -
 # -L: debian/*.logrotate links to packaging/logrotate.conf, shared with the rpm
 cp -rL "$top/packaging/debian" "$src/debian"
 

@@ -27,7 +27,8 @@ work=$(mktemp -d "$top/build/rpm.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/SOURCES" "$work/src/syslog-ng-netconsole-$version"
 (cd "$top" && tar --exclude=__pycache__ --exclude='*.pyc' -cf - \
-    pyproject.toml setup.cfg README.md syslogng_netconsole conf.d packaging/logrotate.conf packaging/sysctl.conf) |
+    pyproject.toml setup.cfg README.md syslogng_netconsole conf.d docs/man packaging/logrotate.conf \
+    packaging/sysctl.conf) |
     tar -C "$work/src/syslog-ng-netconsole-$version" -xf -
 tar -C "$work/src" -czf "$work/SOURCES/syslog-ng-netconsole-$version.tar.gz" \
     "syslog-ng-netconsole-$version"

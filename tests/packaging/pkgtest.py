@@ -10,6 +10,9 @@ SUITES = ("bookworm", "trixie")
 # Fetched into the image's apt cache, not installed: apt resolves the package's own
 # Depends from them, offline (the install runs in a network namespace with only lo).
 PREDOWNLOAD = ("python3", "python3-regex", "syslog-ng-core", "syslog-ng-mod-python")
+# Installed in the image before the package: man-db, so `man syslogng-netconsole` can
+# read the installed pages (and dpkg runs man-db's trigger when the package comes).
+IMAGE_PACKAGES = ("man-db",)
 FIXTURES = REPO / "tests" / "fixtures"
 CRASH_MARKERS = ("Kernel panic - not syncing", "Oops:", "BUG:", "kernel BUG at", "WARNING:")
 PACKAGE = "syslog-ng-netconsole"

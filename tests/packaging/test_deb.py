@@ -1,7 +1,8 @@
 """The .deb in clean Debian 12 and 13 chroots: apt installs it (resolving its Depends
 offline from the image's apt cache), the distribution's syslog-ng starts with its stock
 syslog-ng.conf (which includes conf.d), a real QEMU kernel crash capture is replayed
-over UDP with the installed CLI, and the per-host log and the incident appear. After
+over UDP with the installed CLI, and the per-host log and the incident appear; `man`
+prints the installed manual pages, and lintian finds nothing to say about the .deb. After
 `apt-get purge`, the stock syslog-ng still starts.
 
 Each syslog-ng runs in its own network namespace (harness.chroot newnet): the stock
@@ -9,6 +10,7 @@ drop-in listens on 0.0.0.0:6666, which must not clash with anything on the host.
 """
 
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -18,7 +20,8 @@ import time
 import pytest
 
 from harness import chroot
-from pkgtest import CRASH_MARKERS, PACKAGE, PREDOWNLOAD, SUITES, analyze, decode_records
+from pkgtest import (CRASH_MARKERS, IMAGE_PACKAGES, PACKAGE, PREDOWNLOAD, REPO, SUITES, analyze,
+                     decode_records)
 
 pytestmark = pytest.mark.packaging
 
@@ -30,6 +33,9 @@ DROPIN = "etc/syslog-ng/conf.d/netconsole.conf"
 DROPIN_TARGET = "/usr/share/syslog-ng-netconsole/netconsole.conf"  # absolute, in-chroot
 SYSLOGNG_VERSION = {"bookworm": "3.38", "trixie": "4.8"}
 APT = ["apt-get", "-y", "-o", "Dpkg::Use-Pty=0", "--no-install-recommends"]
+# the manual pages (docs/man/) as installed, and the `man` arguments that find them
+MAN_PAGES = {"usr/share/man/man1/syslogng-netconsole.1.gz": ["syslogng-netconsole"],
+             "usr/share/man/man5/syslogng-netconsole.conf.5.gz": ["5", "syslogng-netconsole.conf"]}
 
 
 def run(root, argv, timeout=300, **kw):
@@ -49,7 +55,7 @@ def installed(request, chroot_ok, deb_file):
     local repository (apt cannot take ./x.deb here: its python3-minimal pre-configure
     step fails with 'Pathname to install is not absolute')."""
     suite = request.param
-    root = chroot.clean_chroot(suite, (), PREDOWNLOAD)
+    root = chroot.clean_chroot(suite, IMAGE_PACKAGES, PREDOWNLOAD)
     try:
         repo = root / "srv/netconsole-repo"
         repo.mkdir(parents=True)
@@ -95,6 +101,40 @@ def test_install_layout(installed):
     assert "Installer-Version: %s." % SYSLOGNG_VERSION[suite] in ver, ver
     # the stock configuration (with conf.d and the SCL) parses
     ok(run(root, ["syslog-ng", "--syntax-only"]))
+
+
+def test_man_shows_the_installed_pages(installed):
+    """`man syslogng-netconsole` (man-db in the chroot) prints the installed page, not
+    one from the checkout; the same for the SCL options' page."""
+    suite, root, _ = installed
+    for path, args in MAN_PAGES.items():
+        # a dpkg path-exclude of /usr/share/man (as in Docker images) would drop them
+        assert (root / path).is_file(), "%s not installed (dpkg path-exclude?)" % path
+        where = ok(run(root, ["man", "-w"] + args)).stdout.strip()
+        assert where == "/" + path, (args, where)
+        p = ok(run(root, ["man", "--warnings", "-P", "cat"] + args, env={"MANWIDTH": "80"}))
+        assert p.stderr == "", (args, p.stderr)
+        name = path.rsplit("/", 1)[1][:-len(".N.gz")]
+        assert re.search(r"^NAME\n +%s +- " % re.escape(name), p.stdout, re.M), p.stdout[:800]
+        src = (REPO / "docs/man" / path.rsplit("/", 1)[1][:-3]).read_text()
+        for title in re.findall(r"^\.SH (.+)$", src, re.M):    # every section is there
+            assert "\n%s\n" % title.strip('"') in p.stdout, (args, title)
+    # the command's page covers each sub-command
+    page = ok(run(root, ["man", "-P", "cat", "syslogng-netconsole"])).stdout
+    for command in ("decode", "replay", "analyze", "incidents", "test-alert"):
+        assert re.search(r"^ +%s$" % command, page, re.M), command
+
+
+def test_lintian_is_clean(deb_file):
+    """lintian --pedantic: no tag at all, in particular no more no-manual-page."""
+    if not shutil.which("lintian"):
+        pytest.skip("lintian is not installed (tests/install-deps.sh installs it)")
+    p = subprocess.run(["lintian", "--pedantic", "-I", "--tag-display-limit", "0", str(deb_file)],
+                       capture_output=True, text=True, timeout=600)
+    tags = [ln for ln in p.stdout.splitlines() if re.match(r"[EWIPXO]: ", ln)]
+    assert not [t for t in tags if "manual-page" in t or "manpage" in t], tags
+    assert tags == [], tags
+    assert p.returncode == 0, p.stdout + p.stderr
 
 
 def test_postinst_restarts_only_a_valid_configuration(installed):
@@ -289,7 +329,7 @@ def test_remove_then_purge_leave_a_working_syslog_ng(installed):
     # remove keeps conffiles: none of them may name the module that is gone
     ok(run(root, apt + ["remove", PACKAGE]))
     for path in (DROPIN, SCL, "usr/lib/python3/dist-packages/syslogng_netconsole",
-                 "usr/bin/syslogng-netconsole"):
+                 "usr/bin/syslogng-netconsole") + tuple(MAN_PAGES):
         assert not os.path.lexists(root / path), path
     stock_syslog_ng_starts(root, "after-remove-%s" % suite)
 

@@ -1,10 +1,12 @@
 """The noarch .rpm, built with rpmbuild on Debian for EL9, EL10 and Fedora: rpmlint
 reports no errors (signed with a throwaway key, as a release pipeline signs), it
 installs into an `rpm --root` tree with --nodeps, its files sit where EL's syslog-ng
-looks (packaging/rpm/README.md cites each path), the installed command runs, and an
-erase leaves no conf.d file behind that would name a module that is gone."""
+looks (packaging/rpm/README.md cites each path), the installed command runs, its manual
+pages are there (gzipped, as documentation) and man-db reads them, and an erase leaves no
+conf.d file behind that would name a module that is gone."""
 
 import ast
+import gzip
 import os
 import re
 import shutil
@@ -21,6 +23,8 @@ TARGETS = {"el9": "3.9", "el10": "3.12", "fc42": "3.13"}
 SCL = "usr/share/syslog-ng/include/scl/netconsole/netconsole.conf"
 DROPIN = "etc/syslog-ng/conf.d/netconsole.conf"
 DIRS = ("var/lib/syslog-ng/netconsole", "var/log/netconsole")
+MAN_PAGES = ("usr/share/man/man1/syslogng-netconsole.1.gz",
+             "usr/share/man/man5/syslogng-netconsole.conf.5.gz")
 
 
 def sh(argv, **kw):
@@ -118,10 +122,25 @@ def test_installs_into_rpm_root(signed_rpms, tmp_path, dist):
     assert out.strip() == re.search(r'__version__ = "(.*)"',
                                     (REPO / "syslogng_netconsole/__init__.py").read_text()).group(1)
 
+    # the manual pages: docs/man/ gzipped, marked as documentation, readable by man-db
+    docs = sh(rpm + ["-qd", "syslog-ng-netconsole"], env=env).split()
+    for rel in MAN_PAGES:
+        page = root / rel
+        source = REPO / "docs/man" / page.name[:-len(".gz")]
+        assert gzip.decompress(page.read_bytes()) == source.read_bytes(), rel
+        assert "/" + rel in docs, (rel, docs)
+        if shutil.which("man"):
+            p = subprocess.run(["man", "--warnings", "-P", "cat", "-l", str(page)],
+                               capture_output=True, text=True, timeout=60,
+                               env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "MANWIDTH": "80"})
+            assert p.returncode == 0 and p.stderr == "", p.stderr
+            assert re.search(r"^NAME\n +%s +- " % re.escape(source.stem), p.stdout, re.M), rel
+
     # erase: an unmodified conf.d file goes; an edited one stays only as .rpmsave,
     # which syslog-ng's "conf.d/*.conf" include does not match
     sh(rpm + ["-e", "--nodeps", "--noscripts", "syslog-ng-netconsole"], env=env)
     assert not (root / DROPIN).exists() and not (root / SCL).exists()
+    assert not any((root / rel).exists() for rel in MAN_PAGES)
     sh(rpm + ["-ivh", "--nodeps", "--noscripts", str(rpms[dist])], env=env)
     with open(root / DROPIN, "a") as fh:
         fh.write("# edited by the site\n")
