@@ -64,6 +64,7 @@ class HostTable:
         self.max_hosts = max_hosts
         self._hosts: "collections.OrderedDict[str, HostFacts]" = collections.OrderedDict()
         self._dirty = set()
+        self._evicted: List[dict] = []       # final rows of evicted hosts, not saved yet
         self.counters = collections.Counter()    # evicted, pruned
 
     def __len__(self) -> int:
@@ -122,7 +123,7 @@ class HostTable:
     def take_dirty(self, name_of=None) -> List[dict]:
         """The hosts changed since the last call, as dicts (for hostdb.py);
         `name_of(host)` gives each its current name (hosts/directory.py)."""
-        out = []
+        out, self._evicted = self._evicted, []
         for host in self._dirty:
             h = self._hosts.get(host)
             if h is not None:
@@ -159,8 +160,11 @@ class HostTable:
 
     def _add(self, host: str, wall: float) -> HostFacts:
         if len(self._hosts) >= self.max_hosts:
-            old, _ = self._hosts.popitem(last=False)
-            self._dirty.discard(old)
+            old, facts = self._hosts.popitem(last=False)
+            if old in self._dirty:          # its last changes still go to the table
+                self._dirty.discard(old)
+                if len(self._evicted) < self.max_hosts:
+                    self._evicted.append(facts.to_dict())
             self.counters["evicted"] += 1
         h = self._hosts[host] = HostFacts(host, wall)
         return h

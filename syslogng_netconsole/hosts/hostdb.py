@@ -12,6 +12,7 @@ from typing import Iterable, List
 
 DB_NAME = "hosts.sqlite"
 SCHEMA_VERSION = 1
+MAX_ROWS = 10000           # hosts kept; beyond, the least recently heard go
 _MIGRATIONS = {
     1: ["CREATE TABLE hosts (host TEXT PRIMARY KEY, last_seen REAL NOT NULL, data TEXT NOT NULL)",
         "CREATE INDEX hosts_last_seen ON hosts(last_seen)",
@@ -25,8 +26,10 @@ class HostDbError(Exception):
 
 
 class HostDb:
-    def __init__(self, state_dir: str, readonly: bool = False, timeout: float = 5.0):
+    def __init__(self, state_dir: str, readonly: bool = False, timeout: float = 5.0,
+                 max_rows: int = MAX_ROWS):
         self.path = os.path.join(state_dir, DB_NAME)
+        self.max_rows = max_rows
         try:
             if readonly:
                 if not os.path.exists(self.path):
@@ -43,7 +46,7 @@ class HostDb:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=NORMAL")
                 self._migrate()
-        except sqlite3.Error as exc:
+        except (OSError, sqlite3.Error) as exc:
             raise HostDbError("%s: %s" % (self.path, exc)) from exc
 
     def _check_version(self, exact: bool) -> int:
@@ -90,6 +93,7 @@ class HostDb:
                 for host in gone:
                     self._db.execute("DELETE FROM hosts WHERE host = ?", (host,))
                     self._db.execute("DELETE FROM host_releases WHERE host = ?", (host,))
+                self._cap()
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -97,6 +101,13 @@ class HostDb:
         except sqlite3.Error as exc:
             raise HostDbError("%s: %s" % (self.path, exc)) from exc
         return n
+
+    def _cap(self) -> None:
+        over = self._db.execute("SELECT COUNT(*) FROM hosts").fetchone()[0] - self.max_rows
+        if over > 0:
+            self._db.execute("DELETE FROM hosts WHERE host IN (SELECT host FROM hosts ORDER BY "
+                             "last_seen LIMIT ?)", (over,))
+            self._db.execute("DELETE FROM host_releases WHERE host NOT IN (SELECT host FROM hosts)")
 
     def hosts(self, limit: int = 10 ** 6) -> List[dict]:
         """Every host, least recently heard first."""

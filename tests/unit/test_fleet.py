@@ -56,7 +56,7 @@ def test_bounded_pruned_and_saved_across_runs(tmp_path):
         t.observe(rec("10.0.1.%d" % i, release="r%d" % (i % 2)), float(i))
     assert len(t) == 3 and t.get("10.0.1.0") is None and t.counters["evicted"] == 2
     db = HostDb(str(tmp_path))
-    assert db.save(t.take_dirty(lambda h: "n-" + h)) == 3
+    assert db.save(t.take_dirty(lambda h: "n-" + h)) == 5     # the evicted two as they left
     assert t.take_dirty() == []                 # nothing changed since
     gone = t.prune(3.5)
     assert gone == ["10.0.1.2", "10.0.1.3"]
@@ -64,12 +64,14 @@ def test_bounded_pruned_and_saved_across_runs(tmp_path):
     db.close()
     ro = HostDb(str(tmp_path), readonly=True)
     rows = ro.hosts()
-    assert [(r["host"], r["name"]) for r in rows] == [("10.0.1.4", "n-10.0.1.4")]
-    assert ro.releases() == [{"release": "r0", "hosts": 1, "first_seen": 4.0, "last_seen": 4.0}]
+    assert [(r["host"], r["name"]) for r in rows] == [
+        ("10.0.1.0", None), ("10.0.1.1", None), ("10.0.1.4", "n-10.0.1.4")]
+    assert ro.releases() == [{"release": "r0", "hosts": 2, "first_seen": 0.0, "last_seen": 4.0},
+                             {"release": "r1", "hosts": 1, "first_seen": 1.0, "last_seen": 1.0}]
     ro.close()
     again = HostTable()
     again.load(rows + [{"bad": 1}])
-    assert again.get("10.0.1.4").release == "r0" and len(again) == 1
+    assert again.get("10.0.1.4").release == "r0" and len(again) == 3
 
 
 def test_by_release_counts_hosts_per_thousand():
@@ -97,3 +99,16 @@ def test_novelty_new_and_new_on_release():
     assert _judge("s", "6.12", on_old, others=1) == (False, False)  # an old bug, new release
     again = {"any": 1, "this_release": 1, "other_releases": 0}
     assert _judge("s", "6.12", again, others=1) == (False, False)
+
+
+def test_an_evicted_host_s_last_changes_are_saved_and_the_file_is_capped(tmp_path):
+    t = HostTable(max_hosts=2)
+    t.observe(rec("10.0.2.1", lost_before=2), 1.0)
+    t.observe(rec("10.0.2.2"), 2.0)
+    t.observe(rec("10.0.2.3"), 3.0)             # evicts 10.0.2.1 before it was saved
+    rows = {r["host"]: r for r in t.take_dirty()}
+    assert set(rows) == {"10.0.2.1", "10.0.2.2", "10.0.2.3"} and rows["10.0.2.1"]["lost"] == 2
+    db = HostDb(str(tmp_path), max_rows=2)
+    db.save(rows.values())
+    assert [r["host"] for r in db.hosts()] == ["10.0.2.2", "10.0.2.3"]
+    db.close()
