@@ -81,7 +81,8 @@ def test_real_kernel_null_deref_gives_mail_and_alertmanager_alert(name, tmp_path
         assert inc["type"] == "NULL-POINTER-DEREFERENCE" and inc["panicked"] is panicked
         assert "nctest_null_deref" in inc["title"]
         (msg,) = mail.parsed()
-        assert msg["Subject"] == "[netconsole] %s: %s" % (host, inc["title"])
+        # a fresh collector: its first incident of a signature is news
+        assert msg["Subject"] == "[netconsole] new: %s: %s" % (host, inc["title"])
         assert "RIP: 0010:nctest_null_deref" in msg.get_content()
         assert ("Kernel panic - not syncing: Fatal exception" in msg.get_content()) is panicked
         assert am[0]["labels"]["severity"] == severity
@@ -120,8 +121,8 @@ def test_sysrq_task_dump_gives_no_alert(tmp_path, smtp):
         replay(FIXTURES / "kernel-6.1-extended-oops-panic.pcap", sng.port, "127.0.0.21")
         assert wait_for(lambda: mail.messages, 20), sng.stderr_tail()
         time.sleep(3.0)                # the sysrq host's stream is long over by now
-        assert [str(m["Subject"]).split(":")[0] for m in mail.parsed()] == \
-            ["[netconsole] 127.0.0.21"]
+        assert [str(m["Subject"]).split(": BUG")[0] for m in mail.parsed()] == \
+            ["[netconsole] new: 127.0.0.21"]
         assert [i["host"] for i in incidents(state)] == ["127.0.0.21"]
     finally:
         sng.stop()
@@ -159,7 +160,7 @@ def test_live_kernel_null_deref_gives_mail_and_alertmanager_alert(tmp_path, smtp
         assert inc["type"] == "NULL-POINTER-DEREFERENCE" and inc["panicked"] is True
         assert "nctest_null_deref" in inc["title"]
         (msg,) = mail.parsed()
-        assert msg["Subject"] == "[netconsole] 127.0.0.1: %s" % inc["title"]
+        assert msg["Subject"] == "[netconsole] new: 127.0.0.1: %s" % inc["title"]
         assert "Kernel panic - not syncing: Fatal exception" in msg.get_content()
         assert am[0]["labels"]["severity"] == "critical"
         # QEMU's filter-dump stamps each datagram with the host's wall clock

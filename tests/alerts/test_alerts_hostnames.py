@@ -58,8 +58,8 @@ def test_hosts_are_named_in_alerts_store_cli_and_pairs(tmp_path, smtp, alertmana
         assert wait_for(lambda: len(incidents(sng.statedir)) == 2, 20), sng.stderr_tail()
         assert wait_for(lambda: len(mail.messages) == 2, 20), sng.stderr_tail()
         subjects = sorted(str(m["Subject"]) for m in mail.parsed())
-        assert subjects[0].startswith("[netconsole] db-17 (%s): BUG:" % a), subjects
-        assert subjects[1].startswith("[netconsole] web-3.example.org (%s): WARNING" % b), \
+        assert subjects[0].startswith("[netconsole] new: db-17 (%s): BUG:" % a), subjects
+        assert subjects[1].startswith("[netconsole] new: web-3.example.org (%s): WARNING" % b), \
             subjects
         assert any("Host:      db-17 (%s)" % a in m.get_content() for m in mail.parsed()
                    if not m.is_multipart())

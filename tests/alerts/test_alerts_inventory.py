@@ -42,7 +42,8 @@ class SilentDns:
         self.sock.bind((addr, 53))
         self.sock.settimeout(0.2)
         self.queries, self._stop = 0, threading.Event()
-        threading.Thread(target=self._run, daemon=True).start()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
 
     def _run(self):
         while not self._stop.is_set():
@@ -54,6 +55,7 @@ class SilentDns:
 
     def close(self):
         self._stop.set()
+        self._thread.join(2)
         self.sock.close()
 
 
@@ -151,8 +153,8 @@ def test_inventory_reload_and_reverse_dns_off_the_ingest_path(tmp_path, smtp):
         dns.close()
     by_subject = {str(m["Subject"]): m for m in mail.parsed()}
     subjects = sorted(by_subject)
-    assert subjects[0].startswith("[netconsole] db-24 (%s): BUG:" % UD_HOST), subjects
-    assert subjects[1].startswith("[netconsole] renamed-21 (%s): WARNING" % INV_HOST), subjects
+    assert subjects[0].startswith("[netconsole] new: db-24 (%s): BUG:" % UD_HOST), subjects
+    assert subjects[1].startswith("[netconsole] new: renamed-21 (%s): WARNING" % INV_HOST), subjects
     for m in by_subject.values():
         assert m.get_all("Bcc") is None and m.get_all("Cc") is None
     body = by_subject[subjects[0]].get_content()

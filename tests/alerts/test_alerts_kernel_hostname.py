@@ -78,7 +78,7 @@ def test_real_kernel_crash_names_its_host_in_mail_and_alertmanager(tmp_path, smt
 
     (msg,) = mail.parsed()
     subject = str(msg["Subject"])
-    assert subject == "[netconsole] %s (%s): %s" % (NAME, ADDR, TITLE)
+    assert subject == "[netconsole] new: %s (%s): %s" % (NAME, ADDR, TITLE)
     body = msg.get_body(preferencelist=("plain",)).get_content()
     assert "Host:      %s (%s)" % (NAME, ADDR) in body
     assert "Labels:    guest=nctest-guest role=%s" % records[0]["userdata.role"] in body
