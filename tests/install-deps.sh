@@ -4,7 +4,7 @@
 set -eu
 PKGS="
 syslog-ng-core syslog-ng-mod-python python3-regex
-python3-pytest python3-hypothesis
+python3-pytest python3-hypothesis python3-prometheus-client
 python3-aiosmtpd python3-trustme prometheus-alertmanager
 qemu-system-x86 linux-image-amd64 linux-headers-amd64
 linux-image-6.12-amd64 linux-headers-6.12-amd64

@@ -16,6 +16,7 @@ COMMANDS = {
     "analyze": "syslogng_netconsole.cli.analyze",
     "incidents": "syslogng_netconsole.cli.incidents",
     "hosts": "syslogng_netconsole.cli.hosts",
+    "metrics": "syslogng_netconsole.cli.metrics",
     "test-alert": "syslogng_netconsole.cli.test_alert",
 }
 

@@ -263,6 +263,11 @@ class Store:
                            " COUNT(DISTINCT host) AS crashing_hosts FROM incidents", since)
         return [dict(r) for r in self._read(sql + " GROUP BY 1 ORDER BY 1", args)]
 
+    def type_counts(self) -> List[tuple]:
+        """(type, panicked, title, incidents) groups, for the metrics' severities."""
+        return [tuple(r) for r in self._read("SELECT type, panicked, title, COUNT(*) FROM"
+                                             " incidents GROUP BY 1, 2, 3")]
+
     def seen_before(self, signature: str, release: Optional[str]) -> dict:
         """What the store holds of `signature`: incidents on any release, on
         `release`, on other known releases."""

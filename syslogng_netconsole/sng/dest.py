@@ -48,7 +48,7 @@ except ImportError:                     # outside syslog-ng (unit tests)
     import logging
     _log = logging.getLogger("syslogng_netconsole.incidents")
 
-from syslogng_netconsole import options as opt
+from syslogng_netconsole import metrics, options as opt
 from syslogng_netconsole.alerts import config as alert_config
 from syslogng_netconsole.incidents.sink import LOG_EVERY, PREFIX, IncidentSink
 from syslogng_netconsole.ratelog import RateLimitedLog
@@ -59,6 +59,7 @@ from syslogng_netconsole.threads import name_os_thread
 TICK = 0.2                # seconds: the longest the thread sleeps (timer resolution)
 EVICT_EVERY = 30.0        # seconds between idle-stream sweeps (and counters file writes)
 PRUNE_EVERY = 3600.0      # seconds between retention runs (the first soon after start)
+METRICS_EVERY = 15.0      # seconds between metrics_file() writes (the first soon after start)
 ALERTS_RETRY = 60         # seconds between attempts to start alerts that failed to
 
 
@@ -83,6 +84,9 @@ OPTIONS = {
     # incidents.jsonl.1 beyond jsonl_max_size (0: never)
     "retention": (opt.duration, 90 * 86400.0),
     "jsonl_max_size": (opt.size, 100 << 20),
+    # Prometheus text file of the whole collector (metrics.py), for node_exporter's
+    # textfile collector; "" = none
+    "metrics_file": (str, ""),
 }
 
 
@@ -284,6 +288,7 @@ class IncidentDestination(_Base):
         name_os_thread("nc-incidents")
         last_evict = time.monotonic()
         next_prune = last_evict + 10.0
+        next_metrics = last_evict + 2.0
         eng = self._eng
         while not self._stop.is_set():
             now = time.monotonic()
@@ -301,6 +306,9 @@ class IncidentDestination(_Base):
                 if now >= next_prune:
                     next_prune = now + PRUNE_EVERY
                     self._sink.prune(self.opts["retention"], now, time.time())
+                if self.opts["metrics_file"] and now >= next_metrics:
+                    next_metrics = now + METRICS_EVERY
+                    self._write_metrics(now)
                 if now - last_evict >= EVICT_EVERY:
                     last_evict = now
                     with eng.lock:
@@ -322,6 +330,16 @@ class IncidentDestination(_Base):
             except IndexError:          # empty (or emptied by the other thread)
                 return
             self._sink.add(inc, time.monotonic(), time.time())
+
+    def _write_metrics(self, now):
+        text, trouble = metrics.collect(self.opts["state_dir"])
+        for t in trouble:
+            self._eng.ratelog("metrics-read", "metrics: %s" % t, now, "warning")
+        try:
+            metrics.write(self.opts["metrics_file"], text)
+        except OSError as exc:
+            self._eng.ratelog("metrics", "cannot write %s: %s" % (self.opts["metrics_file"], exc),
+                              now, "error")
 
     def _write_stats(self):
         with self._eng.lock:
