@@ -160,6 +160,21 @@ fi
 [ -d "$CFS/netconsole" ] || { say "no $CFS/netconsole: no dynamic targets in this kernel"; exit 1; }
 [ -d "$T" ] || mkdir "$T" || { say "cannot make $T"; exit 1; }
 
+# userdata first: the target's first record ("network logging started") carries it too
+hostname_userdata() {
+    [ -d "$T/userdata" ] || { say "no userdata (6.9+): no hostname"; return; }
+    h=${HOST_NAME:-$(cat /proc/sys/kernel/hostname)}
+    case "$h" in ''|[!A-Za-z0-9]*|*[!A-Za-z0-9._-]*) h= ;; esac
+    [ ${#h} -le 64 ] || h=
+    if [ -z "$h" ]; then
+        say "the host name is not one the collector takes ([A-Za-z0-9._-], <= 64): no userdata hostname"
+        return
+    fi
+    [ -d "$T/userdata/hostname" ] || mkdir "$T/userdata/hostname" || exit 1
+    [ "$(cur userdata/hostname/value)" = "$h" ] || put userdata/hostname/value "$h"
+}
+[ "$USERDATA" != 1 ] || hostname_userdata
+
 changed=
 for kv in "dev_name=$DEV" "local_port=$LOCAL_PORT" "remote_port=$REMOTE_PORT" \
           "remote_ip=$REMOTE_IP" "remote_mac=$REMOTE_MAC" "extended=$EXTENDED"; do
@@ -184,18 +199,6 @@ if [ -n "$changed" ] || [ "$(cur enabled)" != 1 ]; then
     say "enabled: $DEV -> $REMOTE_IP:$REMOTE_PORT ($REMOTE_MAC)"
 fi
 
-if [ "$USERDATA" = 1 ]; then
-    [ -d "$T/userdata" ] || { say "no userdata (6.9+): no hostname"; exit 0; }
-    h=${HOST_NAME:-$(cat /proc/sys/kernel/hostname)}
-    case "$h" in ''|[!A-Za-z0-9]*|*[!A-Za-z0-9._-]*) h= ;; esac
-    [ ${#h} -le 64 ] || h=
-    if [ -z "$h" ]; then
-        say "the host name is not one the collector takes ([A-Za-z0-9._-], <= 64): no userdata hostname"
-        exit 0
-    fi
-    [ -d "$T/userdata/hostname" ] || mkdir "$T/userdata/hostname" || exit 1
-    [ "$(cur userdata/hostname/value)" = "$h" ] || put userdata/hostname/value "$h"
-fi
 exit 0
 """
 
