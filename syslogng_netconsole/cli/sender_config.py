@@ -177,7 +177,7 @@ def _summary(plan):
         kind = " (%s)" % plan.kind if plan.kind else ""
         lines.append("  interface   %s%s; %s" % (plan.dev, kind, _driver_text(plan)))
     if plan.method == "configfs":
-        how = "configfs target %s" % (t.name if t else "")
+        how = "configfs target %s" % t.name if t else "configfs target"
     else:
         how = "%s parameter" % ("boot" if plan.netconsole == "builtin" else "module")
     lines.append("  netconsole  %s; %s" % (plan.netconsole, how))
