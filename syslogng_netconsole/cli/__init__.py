@@ -18,6 +18,8 @@ COMMANDS = {
     "hosts": "syslogng_netconsole.cli.hosts",
     "metrics": "syslogng_netconsole.cli.metrics",
     "test-alert": "syslogng_netconsole.cli.test_alert",
+    "sender-config": "syslogng_netconsole.cli.sender_config",
+    "sender-test": "syslogng_netconsole.cli.sender_test",
 }
 
 
@@ -35,7 +37,7 @@ def build_parser():
 
     parser = argparse.ArgumentParser(
         prog="syslogng-netconsole",
-        description="Decode, replay and analyse Linux netconsole traffic.",
+        description="Decode, replay and analyse Linux netconsole traffic; set up senders.",
     )
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

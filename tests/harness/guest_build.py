@@ -15,7 +15,9 @@ kernel's module files), so an edit rebuilds and an unchanged tree reuses.
 Builds take a lock, so concurrent test runs do not race.
 
 Functions: ``kernels()``, ``kernel_version(name)``, ``vmlinuz(kver)``,
-``build_module(kver)``, ``build_initramfs(kver)``.
+``build_module(kver)``, ``build_initramfs(kver)``, ``with_files(initrd, files, out)``
+(the initramfs plus a second archive of a run's own files: the kernel unpacks
+concatenated archives in order, later files on top).
 """
 
 import fcntl
@@ -221,3 +223,32 @@ def build_initramfs(kver):
         finally:
             shutil.rmtree(str(stage), ignore_errors=True)
     return img
+
+
+def _cpio(stage, out):
+    files = sorted(str(p.relative_to(stage)) for p in stage.rglob("*"))
+    proc = subprocess.run(["cpio", "-o", "-H", "newc", "-R", "0:0", "--quiet"],
+                          input="\n".join(["."] + files).encode() + b"\n",
+                          cwd=str(stage), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=120)
+    if proc.returncode != 0:
+        raise RuntimeError("cpio failed: %s" % proc.stderr.decode(errors="replace"))
+    return gzip.compress(proc.stdout, 6)
+
+
+def with_files(initrd, files, out):
+    """Write `out`: the initramfs `initrd` followed by a gzip'd newc archive of
+    `files` ({path in the guest: bytes}, mode 0755). Not cached: a run's files
+    (a generated script, a port) differ from run to run."""
+    out = pathlib.Path(out)
+    stage = pathlib.Path(tempfile.mkdtemp(prefix="overlay-", dir=str(out.parent)))
+    try:
+        for rel, data in files.items():
+            path = stage / rel.lstrip("/")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            os.chmod(str(path), 0o755)
+        out.write_bytes(pathlib.Path(initrd).read_bytes() + _cpio(stage, out))
+    finally:
+        shutil.rmtree(str(stage), ignore_errors=True)
+    return out

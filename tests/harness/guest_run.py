@@ -21,7 +21,9 @@ or a full release. ``mode`` is one of MODES: ``plain``, ``extended``,
 ``release`` (extended with the ``r`` release prefix, 6.6+) or ``configfs``
 (an extended configfs target with two userdata entries, ``guest`` and
 ``role``; 6.9+ for userdata; ``hostname=NAME`` adds a third entry, ``hostname``,
-which the collector takes as the host's own name). ``scenario`` is one of SCENARIOS (see
+which the collector takes as the host's own name), or ``senderconfig`` (the
+configfs script ``sender-config`` generated for this guest, passed in ``files``, run
+twice; ``hostname=`` names the guest). ``scenario`` is one of SCENARIOS (see
 ``tests/kernel/init.sh`` and ``tests/kernel/nctest/nctest.c``); EXPECT holds,
 per scenario, the lines that prove it happened. ``missing_tools()`` says why
 this host cannot boot guests (None if it can).
@@ -55,7 +57,12 @@ from typing import Optional
 from harness import guest_build
 
 QEMU = "qemu-system-x86_64"
-MODES = ("plain", "extended", "release", "configfs")
+MODES = ("plain", "extended", "release", "configfs", "senderconfig")
+# senderconfig: the guest runs the configfs script `sender-config` generated for it
+# (boot_guest(files={SENDERCONFIG_SCRIPT: ...})) instead of init.sh's own setup, twice
+SENDERCONFIG_SCRIPT = "etc/netconsole-target"
+# a /dev/kmsg line (sender-test's record) init.sh writes once the target is up
+SELFTEST_LINE = "etc/netconsole-selftest"
 # modes that need a kernel feature: mode -> minimal (major, minor)
 MODE_MIN_KERNEL = {"release": (6, 6), "configfs": (6, 9)}
 SCENARIOS = ("boot", "sysrq-t", "sysrq-l", "sysrq-m", "sysrq-c", "oops", "oops-panic",
@@ -188,7 +195,7 @@ MAX_USERDATA_VALUE = 200
 def _check_hostname(mode, hostname):
     if hostname is None:
         return
-    if mode != "configfs":
+    if mode not in ("configfs", "senderconfig"):
         raise ValueError("hostname= is configfs userdata: mode %r has none (use configfs)" % mode)
     if not hostname or len(hostname.encode()) > MAX_USERDATA_VALUE or \
             any(c.isspace() for c in hostname):
@@ -250,12 +257,15 @@ def _probe_kvm(timeout=25):
 
 
 def boot_guest(kernel, mode, scenario, collector_port, workdir, lines=BURST_LINES,
-               timeout=None, name=None, nic=DEFAULT_NIC, hostname=None):
+               timeout=None, name=None, nic=DEFAULT_NIC, hostname=None, files=None):
     """Boot `kernel` with netconsole in `mode` pointed at 10.0.2.2:collector_port
     (= 127.0.0.1:collector_port on the host), run `scenario`, power off or
     panic, and return a GuestRun. Files go to workdir/NAME.{serial.log,pcap,qemu.log}
     (NAME defaults to KERNEL-MODE-SCENARIO). `hostname` (configfs mode only) adds
-    the userdata entry hostname=NAME to the target (init.sh's nchostname=).
+    the userdata entry hostname=NAME to the target (init.sh's nchostname=); in
+    senderconfig mode it is the guest's host name, which the script reads. `files`
+    ({guest path: bytes}) go into the initramfs too (guest_build.with_files);
+    senderconfig mode needs SENDERCONFIG_SCRIPT among them.
     Raises ValueError for an unknown mode/scenario, a mode the kernel lacks, or a
     hostname that mode or the command line cannot carry."""
     if mode not in MODES:
@@ -263,6 +273,8 @@ def boot_guest(kernel, mode, scenario, collector_port, workdir, lines=BURST_LINE
     if scenario not in SCENARIOS:
         raise ValueError("unknown scenario %r (one of %s)" % (scenario, ", ".join(SCENARIOS)))
     _check_hostname(mode, hostname)
+    if mode == "senderconfig" and SENDERCONFIG_SCRIPT not in (files or {}):
+        raise ValueError("mode senderconfig runs files[%r]: give it" % SENDERCONFIG_SCRIPT)
     kver = guest_build.kernel_version(kernel)
     if not mode_supported(kver, mode):
         raise ValueError("kernel %s has no netconsole %s mode" % (kver, mode))
@@ -271,6 +283,8 @@ def boot_guest(kernel, mode, scenario, collector_port, workdir, lines=BURST_LINE
     name = name or "%s-%s-%s" % (kernel, mode, scenario)
     t0 = time.monotonic()
     initrd = guest_build.build_initramfs(kver)
+    if files:
+        initrd = guest_build.with_files(initrd, files, workdir / (name + ".initrd"))
     acc = accel()
     build_seconds = time.monotonic() - t0
     run = GuestRun(kernel=kernel, kver=kver, mode=mode, scenario=scenario,

@@ -1,11 +1,15 @@
 #!/bin/busybox sh
 # /init of the test guest (copied verbatim into every initramfs).
 # Reads its instructions from the kernel command line:
-#   ncmode=plain|extended|release|configfs   ncport=UDP port on 10.0.2.2
+#   ncmode=plain|extended|release|configfs|senderconfig   ncport=UDP port on 10.0.2.2
 #   ncscen=boot|sysrq-t|sysrq-l|sysrq-m|sysrq-c|oops|oops-panic|bug|warn|warn3|panic|long|burst
 #   nclines=N (burst)   ncbql=raise|kernel   ncsettle=1|0   (see below)
 #   nchostname=NAME (configfs only, optional): a third userdata entry, hostname=NAME
-#   (absent: the target has exactly the two entries guest and role, as always)
+#   (absent: the target has exactly the two entries guest and role, as always);
+#   senderconfig: the guest's host name, read by the script below
+# senderconfig runs /etc/netconsole-target (sender-config's configfs script for this
+# guest, added to the initramfs by the test) twice, marking what each run said, and
+# then writes /etc/netconsole-selftest (sender-test's record) to /dev/kmsg
 # Progress markers go to /dev/kmsg, so that they are kernel records seen by
 # both the serial console and netconsole; command output goes to /tmp/init.log
 # so that userspace text never mixes into the serial console's kernel lines.
@@ -104,9 +108,18 @@ configfs)
     fi
     echo 1 > "$T/enabled"
     ;;
+senderconfig)
+    insmod /lib/modules/netconsole.ko
+    [ -z "$NCHOST" ] || hostname "$NCHOST"
+    mark "netconsole-target: $(sh /etc/netconsole-target 2>&1)"
+    mark "netconsole-target again:$(sh /etc/netconsole-target 2>&1)"
+    ;;
 *) mark "unknown ncmode $MODE" ;;
 esac
 settle
+if [ "$MODE" = senderconfig ] && [ -f /etc/netconsole-selftest ]; then
+    cat /etc/netconsole-selftest > /dev/kmsg
+fi
 mark "netconsole mode=$MODE scenario=$SCEN"
 
 case "$SCEN" in

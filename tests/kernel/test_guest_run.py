@@ -70,3 +70,29 @@ def test_a_hostname_needs_the_configfs_mode_and_one_word(tmp_path, mode, name):
     # refused before anything is built or booted
     with pytest.raises(ValueError, match="hostname"):
         guest_run.boot_guest("6.12", mode, "oops", 9, tmp_path, hostname=name)
+
+
+def test_senderconfig_mode_needs_the_script(tmp_path):
+    with pytest.raises(ValueError, match="senderconfig runs files"):
+        guest_run.boot_guest("6.12", "senderconfig", "boot", 9, tmp_path,
+                             files={guest_run.SELFTEST_LINE: b"<5>x\n"})
+
+
+def test_with_files_appends_an_archive_the_kernel_unpacks_on_top(tmp_path):
+    """Two gzip'd newc archives back to back; cpio reads the second's files."""
+    import gzip
+    import subprocess
+    from harness import guest_build
+    base = tmp_path / "base.cpio.gz"
+    stage = tmp_path / "stage"
+    (stage / "etc").mkdir(parents=True)
+    (stage / "etc" / "old").write_text("old\n")
+    base.write_bytes(guest_build._cpio(stage, base))
+    out = guest_build.with_files(base, {"etc/netconsole-target": b"#!/bin/sh\n"},
+                                 tmp_path / "run.initrd")
+    data = out.read_bytes()
+    assert data.startswith(base.read_bytes())
+    second = gzip.decompress(data[len(base.read_bytes()):])
+    listing = subprocess.run(["cpio", "-t", "--quiet"], input=second,
+                             stdout=subprocess.PIPE, timeout=30).stdout.decode().split()
+    assert "etc/netconsole-target" in listing
