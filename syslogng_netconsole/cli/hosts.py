@@ -64,7 +64,15 @@ def _line(r: dict) -> str:
         last = "%s %s: %s" % (_when(r.get("last_incident_time")), r["last_incident_id"],
                               sanitize.printable(r.get("last_incident_title"), 120))
     return "%s  %s  release %s  reboots %d  records %d  %s  incomplete %d  incidents %d  " \
-           "last incident %s\n" % (
+           "last incident %s  self-test %s\n" % (
                _when(r.get("last_seen")), who, sanitize.printable(r.get("release") or "-", 100),
                r.get("reboots") or 0, r.get("records") or 0, lost, incomplete,
-               r.get("incidents") or 0, last)
+               r.get("incidents") or 0, last, _selftest(r.get("selftest")))
+
+
+def _selftest(t) -> str:
+    """'2026-12-04 10:00:00Z ok' or '... missing: release prefix (r), ...'; '-' never."""
+    if not isinstance(t, dict):
+        return "-"
+    missing = [sanitize.printable(m, 80) for m in t.get("missing") or ()]
+    return "%s %s" % (_when(t.get("time")), "missing: " + ", ".join(missing) if missing else "ok")

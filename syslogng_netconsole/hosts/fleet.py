@@ -15,6 +15,8 @@ time is an argument.
 import collections
 from typing import Dict, Iterable, List, Optional
 
+from . import selftest
+
 MAX_HOSTS = 10000
 MAX_RELEASES = 8           # releases remembered per host (the latest last)
 _BANNER = "Linux version "
@@ -22,7 +24,8 @@ _BANNER = "Linux version "
 # the persisted fields of a host, in order (hostdb.py stores them as JSON)
 FIELDS = ("host", "name", "first_seen", "last_seen", "boot", "reboots", "records", "lost",
           "lost_msgid", "incomplete_fragments", "incomplete_lines", "release", "releases",
-          "incidents", "last_incident_id", "last_incident_title", "last_incident_time")
+          "incidents", "last_incident_id", "last_incident_title", "last_incident_time",
+          "selftest")
 
 
 class HostFacts:
@@ -36,6 +39,7 @@ class HostFacts:
         self.release = None
         self.releases: List[List] = []       # [release, first seen, last seen]
         self.last_incident_id = self.last_incident_title = self.last_incident_time = None
+        self.selftest = None                 # the last `sender-test` record seen (selftest_facts)
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in FIELDS}
@@ -99,6 +103,8 @@ class HostTable:
                 h.incomplete_fragments += 1
             else:
                 h.incomplete_lines += 1
+        if rec.text.startswith(selftest.MARKER):
+            self._selftest(h, rec, wall)
         rel = rec.release
         if rel is None and rec.text.startswith(_BANNER):
             parts = rec.text.split(None, 3)
@@ -106,6 +112,12 @@ class HostTable:
         if rel is not None and rel != h.release:
             h.set_release(rel[:100], wall)
         self._dirty.add(host)
+
+    def _selftest(self, h: HostFacts, rec, wall: float) -> None:
+        got = selftest.parse(rec.text)
+        if got is None:
+            return
+        h.selftest = selftest_facts(got, rec, wall, h)
 
     def note_incident(self, inc, wall: float) -> None:
         """An incident of a host: counted, and its release taken when the host's
@@ -168,3 +180,22 @@ class HostTable:
             self.counters["evicted"] += 1
         h = self._hosts[host] = HostFacts(host, wall)
         return h
+
+
+def selftest_facts(got: dict, rec, wall: float, h: HostFacts) -> dict:
+    """What a self-test record proves about the sender's set-up, and what it lacks
+    (the README's recommended set-up: extended format, release prefix, userdata
+    hostname, no loss)."""
+    fields = rec.fields or {}
+    missing = []
+    if rec.format != "extended":
+        missing.append("extended format (+)")
+    elif rec.release is None:
+        missing.append("release prefix (r)")
+    if "userdata.hostname" not in fields:
+        missing.append("userdata hostname")
+    if h.lost:
+        missing.append("no loss (%d records lost so far)" % h.lost)
+    return {"id": got["id"], "time": wall, "sent": got.get("time"), "format": rec.format,
+            "release": rec.release, "hostname": fields.get("userdata.hostname"),
+            "missing": missing}

@@ -17,13 +17,15 @@ import json
 import pathlib
 import re
 import secrets
+import subprocess
+import sys
 import time
 
 import pytest
 
 from harness import console_compare as cc
 from harness import guest_build, guest_run
-from harness.sng import Syslogng, available, wait_drained
+from harness.sng import REPO, Syslogng, available, wait_drained, wait_for
 from syslogng_netconsole.hosts import selftest
 from syslogng_netconsole.ingest.capture import read_packets
 from syslogng_netconsole.sender import gather, render
@@ -47,6 +49,13 @@ def guest_plan(kver, port):
     facts = Facts(route=GUEST["route"], neigh=GUEST["neigh"], links=GUEST["links"],
                   system=system)
     return make_plan(facts, Request(collector="10.0.2.2", port=port))
+
+
+def _hosts(statedir):
+    out = subprocess.run([sys.executable, "-m", "syslogng_netconsole", "hosts", "--state-dir",
+                          str(statedir), "--json"], capture_output=True, text=True, timeout=30,
+                         cwd=str(REPO))
+    return [json.loads(x) for x in out.stdout.splitlines()]
 
 
 def test_sender_config_target_and_sender_test_record_on_a_real_kernel(tmp_path):
@@ -73,6 +82,12 @@ def test_sender_config_target_and_sender_test_record_on_a_real_kernel(tmp_path):
         sent = sum(1 for p in read_packets(str(run.pcap)) if p.dst_port == sng.port)
         received, drops, _ = wait_drained(sng, sent)
         decoded_text = sng.read_log("127.0.0.1")
+        # the collector's host listing shows the self-test (hosts.sqlite: every 5 s)
+        listed = wait_for(lambda: [h for h in _hosts(sng.statedir)
+                                   if (h.get("selftest") or {}).get("id") == test_id], 15)
+        listing = subprocess.run([sys.executable, "-m", "syslogng_netconsole", "hosts",
+                                  "--state-dir", str(sng.statedir)], capture_output=True, cwd=str(REPO),
+                                 text=True, timeout=30).stdout
     console, _ = cc.console_lines(run.serial_log.read_bytes())
     texts = [x.text for x in console]
 
@@ -104,6 +119,15 @@ def test_sender_config_target_and_sender_test_record_on_a_real_kernel(tmp_path):
     assert selftest.parse(line.text) == {"id": test_id, "host": NAME,
                                          "time": int(record.rsplit("=", 1)[1])}
     assert re.search(r"id=%s\b" % test_id, decoded_text)
+    (host,) = listed
+    st = host["selftest"]
+    assert (st["format"], st["release"], st["hostname"], st["missing"]) == \
+        ("extended", kver, NAME, []), st
+    assert "%s (127.0.0.1)" % NAME in listing and "self-test " in listing, listing
+    assert listing.rstrip().endswith(" ok"), listing
+    # and no incident of it
+    assert not (sng.statedir / "incidents.jsonl").exists() or \
+        not (sng.statedir / "incidents.jsonl").read_text().strip()
     print("\nsender-config on %s: %d records, release %s, hostname %s, self-test %s; "
           "boot %.1f s (+%.1f s build, %s)" % (kver, len(records), kver, NAME, test_id,
                                               run.seconds, run.build_seconds, run.accel))

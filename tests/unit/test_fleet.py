@@ -112,3 +112,30 @@ def test_an_evicted_host_s_last_changes_are_saved_and_the_file_is_capped(tmp_pat
     db.save(rows.values())
     assert [r["host"] for r in db.hosts()] == ["10.0.2.2", "10.0.2.3"]
     db.close()
+
+
+def test_a_self_test_record_is_shown_with_what_the_set_up_lacks():
+    from syslogng_netconsole.hosts import selftest
+    text = selftest.record("abcdef123456", "db-17", 1796400000)
+    t = HostTable()
+    t.observe(rec("10.0.3.1", text, format=EXTENDED, release="6.12.3",
+                  fields={"userdata.hostname": "db-17"}), 5.0)
+    assert t.get("10.0.3.1").selftest == {
+        "id": "abcdef123456", "time": 5.0, "sent": 1796400000, "format": EXTENDED,
+        "release": "6.12.3", "hostname": "db-17", "missing": []}
+    t.observe(rec("10.0.3.2", "[    1.0] hi", lost_before=2), 6.0)
+    t.observe(rec("10.0.3.2", text), 7.0)
+    assert t.get("10.0.3.2").selftest["missing"] == [
+        "extended format (+)", "userdata hostname", "no loss (2 records lost so far)"]
+    t.observe(rec("10.0.3.3", selftest.MARKER + " id=bad"), 8.0)     # malformed: ignored
+    assert t.get("10.0.3.3").selftest is None
+
+
+def test_the_detector_makes_no_incident_of_a_self_test_record():
+    from syslogng_netconsole.hosts import selftest
+    from syslogng_netconsole.reports.detector import Detector
+    d = Detector()
+    for i, text in enumerate([selftest.record("abcdef123456", "db-17", 1), "after"]):
+        d.feed(rec("10.0.3.1", text, format=EXTENDED, seq=i, ts_us=i), float(i))
+    d.flush(100.0)
+    assert d.incidents() == []
