@@ -3,7 +3,7 @@
 # a package already present is not fetched again. Each tier adds its packages here.
 set -eu
 PKGS="
-syslog-ng-core syslog-ng-mod-python python3-regex
+syslog-ng-core syslog-ng-mod-python syslog-ng-mod-http python3-regex
 python3-pytest python3-hypothesis python3-prometheus-client
 python3-aiosmtpd python3-trustme prometheus-alertmanager
 qemu-system-x86 linux-image-amd64 linux-headers-amd64

@@ -167,10 +167,11 @@ AM_CONFIG = 'route:\n  receiver: "null"\nreceivers:\n  - name: "null"\n'
 
 
 class Alertmanager:
-    def __init__(self, workdir):
+    def __init__(self, workdir, config=None):
         self.workdir = str(workdir)
         self.port = free_port()
         self.proc = None
+        self.config = config or AM_CONFIG
 
     @property
     def url(self):
@@ -180,7 +181,7 @@ class Alertmanager:
         os.makedirs(self.workdir, exist_ok=True)
         cfg = os.path.join(self.workdir, "am.yml")
         with open(cfg, "w") as f:
-            f.write(AM_CONFIG)
+            f.write(self.config)
         self.log = open(os.path.join(self.workdir, "am.log"), "wb")
         self.proc = subprocess.Popen(
             [AM_BIN, "--config.file=" + cfg, "--storage.path=" + os.path.join(self.workdir, "data"),
@@ -202,6 +203,10 @@ class Alertmanager:
 
     def alerts(self):
         with urllib.request.urlopen(self.url + "/api/v2/alerts", timeout=5) as r:
+            return json.loads(r.read())
+
+    def groups(self):
+        with urllib.request.urlopen(self.url + "/api/v2/alerts/groups", timeout=5) as r:
             return json.loads(r.read())
 
     def stop(self):
