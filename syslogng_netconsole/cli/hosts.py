@@ -11,16 +11,14 @@ import time
 
 from syslogng_netconsole import options
 from syslogng_netconsole.alerts import sanitize
-from syslogng_netconsole.cli.incidents import DEFAULT_STATE_DIR, _when
+from syslogng_netconsole.cli.incidents import _when, add_state_dir
 from syslogng_netconsole.hosts.hostdb import HostDb, HostDbError
 
 HELP = "list the hosts the collector has heard: release, last seen, loss, last incident"
 
 
 def add_arguments(parser):
-    parser.add_argument("--state-dir", default=DEFAULT_STATE_DIR, metavar="DIR",
-                        help="the collector's state_dir (default %(default)s)")
-    parser.add_argument("--json", action="store_true", help="one JSON object per host")
+    add_state_dir(parser, "the collector's", "one JSON object per host")
     parser.add_argument("--release", help="only hosts running this kernel release now")
     parser.add_argument("--since", metavar="AGE", type=options.duration,
                         help="only hosts heard in the last AGE (e.g. 30m, 12h, 7d)")

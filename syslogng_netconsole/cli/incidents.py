@@ -18,10 +18,15 @@ HELP = "list the kernel crash incidents stored by the syslog-ng destination"
 DEFAULT_STATE_DIR = "/var/lib/syslog-ng/netconsole"
 
 
-def add_arguments(parser):
+def add_state_dir(parser, whose="the destination's", json_help="one JSON object per incident"):
+    """--state-dir and --json, as every reader of the state directory takes them."""
     parser.add_argument("--state-dir", default=DEFAULT_STATE_DIR, metavar="DIR",
-                        help="the destination's state_dir (default %(default)s)")
-    parser.add_argument("--json", action="store_true", help="one JSON object per incident")
+                        help="%s state_dir (default %%(default)s)" % whose)
+    parser.add_argument("--json", action="store_true", help=json_help)
+
+
+def add_arguments(parser):
+    add_state_dir(parser)
     parser.add_argument("--host", help="only this sender (its address or its own name)")
     parser.add_argument("--signature", help="only this signature")
     parser.add_argument("--since", metavar="AGE", type=options.duration,

@@ -71,6 +71,20 @@ def hostname_of(sng, host, marker):
     return None
 
 
+def named_soon(sng, host, marker, start_us, name):
+    """A poll for wait_for: each call sends one more record of `host`, then says
+    whether it was posted with .netconsole.hostname == `name`."""
+    sent = [0]
+
+    def poll():
+        sent[0] += 1
+        text = "%s-%d" % (marker, sent[0] + 1)
+        sng.sender(host).send_all(lines([text], start_us + sent[0] * 1000))
+        time.sleep(0.2)
+        return hostname_of(sng, host, text) == name
+    return poll
+
+
 def test_inventory_reload_and_reverse_dns_off_the_ingest_path(tmp_path, smtp):
     why = available()
     if why:
@@ -115,29 +129,15 @@ def test_inventory_reload_and_reverse_dns_off_the_ingest_path(tmp_path, smtp):
         assert hostname_of(sng, SLOW_HOST, "slow-1") == ""
         assert hostname_of(sng, INV_HOST, "inv-1") == "inv-21"     # inventory over PTR
         # the PTR answer (from the namespace's /etc/hosts) names the next records
-        n = 0
-
-        def named():
-            nonlocal n
-            n += 1
-            sng.sender(RDNS_HOST).send_all(lines(["rdns-%d" % (n + 1)], 3_000_000 + n * 1000))
-            time.sleep(0.1)
-            return hostname_of(sng, RDNS_HOST, "rdns-%d" % (n + 1)) == "rdns-22.example.org"
-        assert wait_for(named, 10), sng.stderr_tail()
+        assert wait_for(named_soon(sng, RDNS_HOST, "rdns", 3_000_000, "rdns-22.example.org"),
+                        10), sng.stderr_tail()
 
         # the inventory rewritten (as editors do: a new file renamed over it)
         tmp = tmp_path / "hosts.csv.new"
         tmp.write_text(INVENTORY.replace("inv-21,r21", "renamed-21,r99"))
         tmp.replace(inventory)
-        m = 0
-
-        def renamed():
-            nonlocal m
-            m += 1
-            sng.sender(INV_HOST).send_all(lines(["inv-%d" % (m + 1)], 2_000_000 + m * 1000))
-            time.sleep(0.2)
-            return hostname_of(sng, INV_HOST, "inv-%d" % (m + 1)) == "renamed-21"
-        assert wait_for(renamed, 10), sng.stderr_tail()
+        assert wait_for(named_soon(sng, INV_HOST, "inv", 2_000_000, "renamed-21"), 10), \
+            sng.stderr_tail()
 
         # a crash of the renamed host, and one of a host with hostile userdata
         sng.sender(INV_HOST).send_all(lines(samples.WARN_LINES, 4_000_000), pace=0.001)
