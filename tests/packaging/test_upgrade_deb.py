@@ -52,6 +52,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import sqlite3
 import subprocess
 import time
@@ -184,8 +185,11 @@ class Box:
         return None
 
     def close(self):
-        if self.syslog_ng_pid():
+        pid = self.syslog_ng_pid()
+        if pid:
             self.run(["/etc/init.d/syslog-ng", "stop"], timeout=60)
+            if self.syslog_ng_pid() == pid:     # the init script could not: by its id
+                os.kill(pid, signal.SIGKILL)
         for p in reversed(self.procs):
             if p.poll() is None:
                 p.kill()
