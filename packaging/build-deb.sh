@@ -10,6 +10,11 @@ mkdir -p "$out" "$top/build"
 out=$(cd "$out" && pwd)
 
 version=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' "$top/syslogng_netconsole/__init__.py")
+news_version=$(sed -n 's/^## \([^ ]*\) .*/\1/p' "$top/NEWS.md" | head -n 1)
+if [ "$version" != "$news_version" ]; then
+    echo "build-deb: __version__ is '$version' but NEWS.md's newest section is '$news_version'" >&2
+    exit 1
+fi
 deb_version=$(sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' "$top/packaging/debian/changelog")
 if [ "$version" != "$deb_version" ]; then
     echo "build-deb: __version__ is '$version' but packaging/debian/changelog says '$deb_version'" >&2
@@ -21,7 +26,7 @@ trap 'rm -rf "$work"' EXIT
 src="$work/syslog-ng-netconsole-$version"
 mkdir "$src"
 (cd "$top" && tar --exclude=__pycache__ --exclude='*.pyc' -cf - \
-    pyproject.toml setup.cfg README.md syslogng_netconsole conf.d docs/man) | tar -C "$src" -xf -
+    pyproject.toml setup.cfg README.md NEWS.md syslogng_netconsole conf.d docs/man) | tar -C "$src" -xf -
 # -L: debian/*.logrotate links to packaging/logrotate.conf, shared with the rpm
 cp -rL "$top/packaging/debian" "$src/debian"
 

@@ -17,6 +17,11 @@ out=$(cd "$out" && pwd)
 
 spec="$top/packaging/rpm/syslog-ng-netconsole.spec"
 version=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' "$top/syslogng_netconsole/__init__.py")
+news_version=$(sed -n 's/^## \([^ ]*\) .*/\1/p' "$top/NEWS.md" | head -n 1)
+if [ "$version" != "$news_version" ]; then
+    echo "build-rpm: __version__ is '$version' but NEWS.md's newest section is '$news_version'" >&2
+    exit 1
+fi
 spec_version=$(sed -n 's/^Version: *//p' "$spec")
 if [ "$version" != "$spec_version" ]; then
     echo "build-rpm: __version__ is '$version' but the spec says '$spec_version'" >&2
@@ -27,7 +32,7 @@ work=$(mktemp -d "$top/build/rpm.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/SOURCES" "$work/src/syslog-ng-netconsole-$version"
 (cd "$top" && tar --exclude=__pycache__ --exclude='*.pyc' -cf - \
-    pyproject.toml setup.cfg README.md syslogng_netconsole conf.d docs/man packaging/logrotate.conf \
+    pyproject.toml setup.cfg README.md NEWS.md syslogng_netconsole conf.d docs/man packaging/logrotate.conf \
     packaging/sysctl.conf) |
     tar -C "$work/src/syslog-ng-netconsole-$version" -xf -
 tar -C "$work/src" -czf "$work/SOURCES/syslog-ng-netconsole-$version.tar.gz" \

@@ -18,22 +18,49 @@ import os
 import sqlite3
 import threading
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS alerts (
-    id TEXT PRIMARY KEY, created_at REAL NOT NULL, payload TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS deliveries (
-    alert_id TEXT NOT NULL, channel TEXT NOT NULL,
-    state TEXT NOT NULL DEFAULT 'pending',          -- pending | sent | dead
-    attempts INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL, next_at REAL NOT NULL,
-    lease_until REAL, lease_pid INTEGER,
-    last_error TEXT, done_at REAL,
-    PRIMARY KEY (alert_id, channel));
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (channel, state, next_at);
-CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-OUTBOX_SCHEMA_VERSION = 1     # PRAGMA user_version of outbox.db
+# version reached -> statements taking the previous version there. Forward only: a
+# release adds a step and bumps OUTBOX_SCHEMA_VERSION, never edits a released step
+# (tests/unit/test_upgrade_files.py opens the files of earlier releases).
+_MIGRATIONS = {
+    1: [
+        """CREATE TABLE IF NOT EXISTS alerts (
+            id TEXT PRIMARY KEY, created_at REAL NOT NULL, payload TEXT NOT NULL)""",
+        """CREATE TABLE IF NOT EXISTS deliveries (
+            alert_id TEXT NOT NULL, channel TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending',          -- pending | sent | dead
+            attempts INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL, next_at REAL NOT NULL,
+            lease_until REAL, lease_pid INTEGER,
+            last_error TEXT, done_at REAL,
+            PRIMARY KEY (alert_id, channel))""",
+        "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (channel, state, next_at)",
+        "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ],
+}
+OUTBOX_SCHEMA_VERSION = 1     # PRAGMA user_version of outbox.db (migrated up)
 FILE_NAME = "outbox.db"
+
+
+class OutboxError(Exception):
+    """The outbox file cannot be used by this release (written by a newer one)."""
+
+
+def migrate(db, path):
+    """Take ``db`` to OUTBOX_SCHEMA_VERSION step by step, each step in one transaction;
+    a database of a newer release is refused (OutboxError) and left untouched."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > OUTBOX_SCHEMA_VERSION:
+        raise OutboxError("%s has schema version %d, written by a newer release of "
+                          "syslogng-netconsole (this one knows up to %d); it is left "
+                          "untouched" % (path, version, OUTBOX_SCHEMA_VERSION))
+    for target in range(version + 1, OUTBOX_SCHEMA_VERSION + 1):
+        with _Tx(db, True, threading.Lock()):
+            # re-checked under the write lock: another process may have migrated
+            if db.execute("PRAGMA user_version").fetchone()[0] >= target:
+                continue
+            for stmt in _MIGRATIONS[target]:
+                db.execute(stmt)
+            db.execute("PRAGMA user_version=%d" % target)
 
 
 class Outbox:
@@ -52,10 +79,7 @@ class Outbox:
         if path == ":memory:":
             self._uri = "file:netconsole-outbox-%d?mode=memory&cache=shared" % id(self)
             self._keep = self._connect()     # the in-memory database and its connection
-        db = self._db()
-        db.executescript(SCHEMA)
-        db.execute("PRAGMA user_version=%d" % OUTBOX_SCHEMA_VERSION)
-        db.commit()
+        migrate(self._db(), path)
 
     def _connect(self):
         if self._uri:

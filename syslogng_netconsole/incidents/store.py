@@ -31,7 +31,9 @@ _COLUMNS = ("id", "host", "boot", "type", "title", "signature", "first_line",
             "first_seq", "last_seq", "first_ts_us", "last_ts_us",
             "first_time", "last_time")
 
-# version reached -> statements taking the previous version there
+# version reached -> statements taking the previous version there. Forward only: a
+# release adds a step and bumps STORE_SCHEMA_VERSION, never edits a released step
+# (tests/unit/test_upgrade_files.py opens the files of earlier releases).
 _MIGRATIONS = {
     1: [
         """CREATE TABLE incidents (
@@ -78,6 +80,12 @@ class StoreError(Exception):
     """The store cannot be opened or written (permissions, disk, corruption)."""
 
 
+def _newer(path: str, version: int) -> str:
+    return ("%s has schema version %d, written by a newer release of syslogng-netconsole "
+            "(this one knows up to %d); it is left untouched" % (path, version,
+                                                                STORE_SCHEMA_VERSION))
+
+
 def incident_from_dict(d: dict) -> Incident:
     """Inverse of Incident.to_dict(), tolerant of unknown and missing keys."""
     names = Incident.__dataclass_fields__.keys()
@@ -99,8 +107,11 @@ class Store:
                                            timeout=timeout, check_same_thread=False,
                                            isolation_level=None)
                 version = self._db.execute("PRAGMA user_version").fetchone()[0]
+                if version > STORE_SCHEMA_VERSION:
+                    raise StoreError(_newer(self.path, version))
                 if version != STORE_SCHEMA_VERSION:
-                    raise StoreError("%s has schema version %d, this program reads %d"
+                    raise StoreError("%s has schema version %d, older than this release's %d:"
+                                     " syslog-ng migrates it when it starts with this release"
                                      % (self.path, version, STORE_SCHEMA_VERSION))
             else:
                 os.makedirs(state_dir, exist_ok=True)
@@ -117,8 +128,7 @@ class Store:
     def _migrate(self):
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version > STORE_SCHEMA_VERSION:
-            raise StoreError("%s has schema version %d, newer than this program's %d"
-                             % (self.path, version, STORE_SCHEMA_VERSION))
+            raise StoreError(_newer(self.path, version))
         for target in range(version + 1, STORE_SCHEMA_VERSION + 1):
             self._db.execute("BEGIN IMMEDIATE")
             try:

@@ -127,8 +127,13 @@ def load(path: Optional[str], wall_offset: float) -> Tuple[List[tuple], List[dic
         with open(path, "rb") as f:
             data = f.read()
         frames = protocol.FrameReader().feed(data)      # a torn last frame stays unread
-        if not frames or frames[0][0] != "h" or frames[0][1] != VERSION:
-            raise ValueError("not a journal of this version")
+        if not frames or frames[0][0] != "h":
+            raise ValueError("not a journal")
+        if frames[0][1] != VERSION:
+            raise ValueError("journal version %r, %s (this one reads %d); kept as %s.bad"
+                             % (frames[0][1], "written by a newer release of "
+                                "syslogng-netconsole" if frames[0][1] > VERSION else
+                                "not of this release", VERSION, os.path.basename(path)))
         shift = frames[0][2] - wall_offset
         records, incidents, seen = [], [], set()
         for fr in frames[1:]:

@@ -16,7 +16,7 @@ import json
 import os
 from typing import List, Optional, Tuple
 
-from .. import jsonfiles
+from .. import __version__, jsonfiles
 from ..ingest.records import Record
 
 
@@ -84,8 +84,10 @@ def counters_path(state_dir: str, port: int) -> str:
 
 
 def write_counters(state_dir: str, port: int, ips, counters: dict, wall: float) -> None:
-    """Rewrite the counters file (OSError raised)."""
+    """Rewrite the counters file (OSError raised); `version` names the release that
+    runs (after a package upgrade: the new one, once syslog-ng restarted)."""
     os.makedirs(state_dir, exist_ok=True)
     jsonfiles.write_atomic(counters_path(state_dir, port),
-                           {"time": wall, "port": port, "ip": list(ips), "counters": counters},
+                           {"time": wall, "port": port, "ip": list(ips), "counters": counters,
+                            "version": __version__},
                            indent=1, sort_keys=True)

@@ -36,6 +36,7 @@ except ImportError:  # plain Python: imports work, tests can drive the class
     LogMessage = None
     _log = logging.getLogger("syslogng_netconsole.source")
 
+from .. import __version__
 from ..ratelog import RateLimitedLog
 from . import endpoint, hostfacts, hostinfo, openfiles, persist, restarts, sockets
 from .detect import SourceDetector
@@ -133,7 +134,8 @@ class NetconsoleSource(_Base):
 
     def _bind_missing(self, now: float) -> None:
         for addr in self._ep.bind_missing(now, self._say):
-            _log.info("netconsole: listening on %s port %d" % (addr, self._settings["port"]))
+            _log.info("netconsole: listening on %s port %d (syslogng-netconsole %s)"
+                      % (addr, self._settings["port"], __version__))
 
     # ---------------------------------------------------------------- posting
 

@@ -16,6 +16,9 @@ IMAGE_PACKAGES = ("man-db",)
 FIXTURES = REPO / "tests" / "fixtures"
 CRASH_MARKERS = ("Kernel panic - not syncing", "Oops:", "BUG:", "kernel BUG at", "WARNING:")
 PACKAGE = "syslog-ng-netconsole"
+# The release an upgrade starts from: 0.1.0, the last landed release before issue 17
+# (no git tag yet); its packages are built from `git archive` of this commit.
+PREVIOUS_RELEASE = ("0.1.0", "fdb4507")
 
 
 def analyze(capture: pathlib.Path) -> list:

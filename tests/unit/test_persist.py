@@ -3,6 +3,7 @@ monotonic clock of the new process; a reload only removes the file."""
 
 import json
 
+from syslogng_netconsole import __version__
 from syslogng_netconsole.ingest.reassembly import Reassembler
 from syslogng_netconsole.ingest.records import EXTENDED, Record
 from syslogng_netconsole.sng import persist
@@ -66,4 +67,5 @@ def test_an_unreadable_file_is_set_aside_once(tmp_path):
 def test_counters_file(tmp_path):
     persist.write_counters(str(tmp_path / "s"), 6666, ("127.0.0.1",), {"source.datagrams": 3}, 5.0)
     doc = json.loads(open(persist.counters_path(str(tmp_path / "s"), 6666)).read())
-    assert doc == {"time": 5.0, "port": 6666, "ip": ["127.0.0.1"], "counters": {"source.datagrams": 3}}
+    assert doc == {"time": 5.0, "port": 6666, "ip": ["127.0.0.1"], "counters": {"source.datagrams": 3},
+                   "version": __version__}
