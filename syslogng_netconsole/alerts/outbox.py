@@ -18,6 +18,8 @@ import os
 import sqlite3
 import threading
 
+from syslogng_netconsole import sqlschema
+
 # version reached -> statements taking the previous version there. Forward only: a
 # release adds a step and bumps OUTBOX_SCHEMA_VERSION, never edits a released step
 # (tests/unit/test_upgrade_files.py opens the files of earlier releases).
@@ -46,21 +48,9 @@ class OutboxError(Exception):
 
 
 def migrate(db, path):
-    """Take ``db`` to OUTBOX_SCHEMA_VERSION step by step, each step in one transaction;
-    a database of a newer release is refused (OutboxError) and left untouched."""
-    version = db.execute("PRAGMA user_version").fetchone()[0]
-    if version > OUTBOX_SCHEMA_VERSION:
-        raise OutboxError("%s has schema version %d, written by a newer release of "
-                          "syslogng-netconsole (this one knows up to %d); it is left "
-                          "untouched" % (path, version, OUTBOX_SCHEMA_VERSION))
-    for target in range(version + 1, OUTBOX_SCHEMA_VERSION + 1):
-        with _Tx(db, True, threading.Lock()):
-            # re-checked under the write lock: another process may have migrated
-            if db.execute("PRAGMA user_version").fetchone()[0] >= target:
-                continue
-            for stmt in _MIGRATIONS[target]:
-                db.execute(stmt)
-            db.execute("PRAGMA user_version=%d" % target)
+    """Take ``db`` to OUTBOX_SCHEMA_VERSION step by step (sqlschema.py); a database of
+    a newer release is refused (OutboxError) and left untouched."""
+    sqlschema.migrate(db, _MIGRATIONS, OUTBOX_SCHEMA_VERSION, path, OutboxError)
 
 
 class Outbox:

@@ -10,6 +10,8 @@ import os
 import sqlite3
 from typing import Iterable, List
 
+from .. import sqlschema
+
 DB_NAME = "hosts.sqlite"
 SCHEMA_VERSION = 1
 MAX_ROWS = 10000           # hosts kept; beyond, the least recently heard go
@@ -50,24 +52,17 @@ class HostDb:
             raise HostDbError("%s: %s" % (self.path, exc)) from exc
 
     def _check_version(self, exact: bool) -> int:
-        v = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if v > SCHEMA_VERSION or (exact and v != SCHEMA_VERSION):
-            raise HostDbError("%s has schema version %d, this program reads %d"
+        v = sqlschema.version(self._db)
+        if v > SCHEMA_VERSION:
+            raise HostDbError(sqlschema.newer_message(self.path, v, SCHEMA_VERSION))
+        if exact and v != SCHEMA_VERSION:
+            raise HostDbError("%s has schema version %d, this program reads %d (the "
+                              "collector migrates it when it starts)"
                               % (self.path, v, SCHEMA_VERSION))
         return v
 
     def _migrate(self) -> None:
-        for target in range(self._check_version(exact=False) + 1, SCHEMA_VERSION + 1):
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                if self._db.execute("PRAGMA user_version").fetchone()[0] < target:
-                    for stmt in _MIGRATIONS[target]:
-                        self._db.execute(stmt)
-                    self._db.execute("PRAGMA user_version=%d" % target)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        sqlschema.migrate(self._db, _MIGRATIONS, SCHEMA_VERSION, self.path, HostDbError)
 
     def close(self) -> None:
         try:

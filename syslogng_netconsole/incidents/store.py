@@ -20,6 +20,7 @@ import sqlite3
 import threading
 from typing import Iterable, List, Optional
 
+from syslogng_netconsole import sqlschema
 from syslogng_netconsole.incidents.incident import Incident
 
 DB_NAME = "incidents.sqlite"
@@ -81,9 +82,7 @@ class StoreError(Exception):
 
 
 def _newer(path: str, version: int) -> str:
-    return ("%s has schema version %d, written by a newer release of syslogng-netconsole "
-            "(this one knows up to %d); it is left untouched" % (path, version,
-                                                                STORE_SCHEMA_VERSION))
+    return sqlschema.newer_message(path, version, STORE_SCHEMA_VERSION)
 
 
 def incident_from_dict(d: dict) -> Incident:
@@ -126,23 +125,7 @@ class Store:
             raise StoreError("cannot open %s: %s" % (self.path, exc)) from exc
 
     def _migrate(self):
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version > STORE_SCHEMA_VERSION:
-            raise StoreError(_newer(self.path, version))
-        for target in range(version + 1, STORE_SCHEMA_VERSION + 1):
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                # re-check under the write lock: another process may have migrated
-                if self._db.execute("PRAGMA user_version").fetchone()[0] >= target:
-                    self._db.execute("COMMIT")
-                    continue
-                for stmt in _MIGRATIONS[target]:
-                    self._db.execute(stmt)
-                self._db.execute("PRAGMA user_version=%d" % target)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        sqlschema.migrate(self._db, _MIGRATIONS, STORE_SCHEMA_VERSION, self.path, StoreError)
 
     def close(self):
         with self._lock:

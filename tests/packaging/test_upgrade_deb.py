@@ -50,7 +50,6 @@ apt's conffile prompt (logrotate.conf did not change between the releases).
 
 import json
 import os
-import re
 import shutil
 import signal
 import sqlite3

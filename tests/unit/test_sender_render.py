@@ -14,7 +14,7 @@ from syslogng_netconsole.cli import sender_config
 from syslogng_netconsole.sender import apply, gather, render
 from syslogng_netconsole.sender.plan import Driver, Request
 
-from test_sender_plan import crafted, plan_for
+from test_sender_plan import crafted
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 PYTHON = "/usr/bin/python3"
