@@ -713,6 +713,7 @@ CRASH_TYPES = frozenset(t for _, t in TITLE_TO_TYPE) | {"UNKNOWN"}
 KEYWORD_SEVERITY = tuple((re.compile(p), s) for p, s in (
     (r"panic", "critical"),
     (r"warn", "warning"),
+    (r"reboot", "warning"),      # hosts/reboots.py: a lost crash, a low default
     (r"soft.?lockup|hung.?task|rcu|stall|oom|out.of.memory|lockdep|possible.*deadlock", "warning"),
     (r"oops|bug|gpf|general.protection|kasan|kmsan|kcsan|ubsan|fault|divide|invalid.opcode"
      r"|stack.?protector|corrupt|bad.page|refcount|internal.error|unable.to.handle|null"

@@ -18,6 +18,7 @@ from typing import Dict, List, Optional, Tuple
 
 from ..hosts.directory import HostDirectory
 from ..hosts.fleet import HostTable
+from ..hosts.reboots import BootWatch
 from . import hostfacts
 from ..ingest.reassembly import Reassembler
 from .sockets import bind, set_rcvbuf
@@ -67,6 +68,7 @@ class Endpoint:
         self.host_drops = collections.Counter()   # sender -> records dropped (caps)
         self.names = HostDirectory()              # sender -> its name and labels (hosts/)
         self.facts = HostTable()                  # sender -> release, boots, loss (hosts/fleet.py)
+        self.reboots = BootWatch()                # unexplained reboots (hosts/reboots.py)
         self.facts_writer = None                  # sng/hostfacts.py, with a state_dir
         self.facts_saved = self.facts_pruned = 0.0
         self.inventory = None                     # hosts.inventory.InventoryFile, when set

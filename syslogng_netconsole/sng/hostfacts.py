@@ -101,6 +101,17 @@ def tick(ep, now: float, wall: float, force: bool = False) -> None:
     w.put(ep.facts.take_dirty(ep.names.name), gone)
 
 
+def watch_reboots(ep, recs, wall: float, say) -> None:
+    """The records to hosts/reboots.py (only with detection: its incidents are posted
+    with the detector's); a failure is counted and logged, never the loop's."""
+    try:
+        for rec in recs:
+            ep.reboots.observe(rec, wall)
+    except Exception as e:
+        ep.counters["reboot_errors"] += 1
+        say("unexplained-reboot check failed: %r" % (e,))
+
+
 def save_now(ep, now: float, wall: float) -> None:
     """At deinit (reload or stop): what changed is written before returning."""
     if ep.facts_writer is not None:

@@ -163,7 +163,8 @@ class NetconsoleSource(_Base):
         so to its journal), whether or not syslog-ng takes messages now."""
         if not recs:
             return
-        learn, observe, wall = self._ep.names.learn, self._ep.facts.observe, time.time()
+        ep, wall = self._ep, time.time()
+        learn, observe = ep.names.learn, ep.facts.observe
         for rec in recs:
             learn(rec)
             observe(rec, wall)
@@ -172,6 +173,7 @@ class NetconsoleSource(_Base):
             mono = time.monotonic()
             for rec in recs:
                 det.feed(rec, mono)     # never raises (the detector counts its errors)
+            hostfacts.watch_reboots(ep, recs, wall, lambda t: self._say("reboots", t, mono))
 
     def _post_held(self, now: float) -> None:
         ep = self._ep
@@ -201,8 +203,10 @@ class NetconsoleSource(_Base):
         except Exception as e:
             ep.counters["detect_errors"] += 1
             self._say("detect", "crash detection failed: %r" % (e,), now)
+        det.out.extend(ep.reboots.due(time.time()))     # lost crashes (hosts/reboots.py)
         while det.out and not self._suspended:
             inc = det.out.popleft()
+            ep.reboots.note_incident(inc)
             hostname, labels = ep.names.who(inc.host)
             if inc.hostname is None:
                 inc.hostname = hostname
@@ -275,6 +279,9 @@ class NetconsoleSource(_Base):
         deadline = self._det.next_deadline() if self._det is not None else None
         if deadline is not None:
             t = min(t, max(0.0, deadline - now))
+        due = self._ep.reboots.next_due() if self._det is not None else None
+        if due is not None:         # wall time: the grace of a pending REBOOT
+            t = min(t, max(0.0, due - time.time()))
         return t
 
     def request_exit(self):
