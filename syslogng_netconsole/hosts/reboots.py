@@ -8,12 +8,12 @@ A boot ended cleanly, and gives none, when its records show (the rules, in order
             not syncing" line (a panic with panic=N reboots by itself; its report is
             the incident)
   kexec     "kexec_core: Starting new kernel": a kexec reboot, or kdump taking a crash
+  off       the kernel's "reboot: Power down" or "reboot: System halted": someone
+            switched it off (a power-off is deliberate, forced or not)
   clean     a shutdown sequence (systemd-shutdown's lines, which it writes to the
-            kernel log) and then the kernel's last line ("reboot: Restarting system",
-            "reboot: Power down", "reboot: System halted")
+            kernel log) and then the kernel's "reboot: Restarting system"
 Anything else is unexplained: a hard reset, a watchdog, a power cut, `reboot -f`
-(the kernel's last line without a shutdown sequence). A host that powered off
-cleanly and never came back gives none either.
+("reboot: Restarting system" without a shutdown sequence).
 
 The judgement waits GRACE seconds after the new boot begins: the incident of a report
 that closed late (no end marker) still cancels it. Bounded (the least recently heard
@@ -34,7 +34,8 @@ GRACE = 15.0
 LAST_LINES = 5
 MAX_HOSTS = 10000
 SHUTDOWN = ("systemd-shutdown[1]: ", "systemd-shutdown: ")
-KERNEL_END = ("reboot: Restarting system", "reboot: Power down", "reboot: System halted")
+RESTART = "reboot: Restarting system"
+POWER_OFF = ("reboot: Power down", "reboot: System halted")
 KEXEC = "kexec_core: Starting new kernel"
 PANIC = "Kernel panic - not syncing"
 
@@ -83,9 +84,9 @@ class BootWatch:
         text = rec.text
         if text.startswith(SHUTDOWN):
             st.shutdown = True
-        elif text.startswith(KERNEL_END):
+        elif text.startswith(RESTART):
             st.ended = st.shutdown          # without a shutdown sequence: reboot -f
-        elif text.startswith(KEXEC) or text.startswith(PANIC):
+        elif text.startswith(POWER_OFF) or text.startswith(KEXEC) or text.startswith(PANIC):
             st.explained = True
         last = st.last
         last.append((rec.ts_us, text))

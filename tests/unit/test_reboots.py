@@ -41,6 +41,8 @@ def test_a_hard_reset_and_reboot_f_are_unexplained():
 def test_clean_kexec_panic_and_reported_boots_are_not():
     assert outcome(SHUTDOWN) == []
     assert outcome(SHUTDOWN[:2] + ["reboot: Power down"]) == []
+    assert outcome(["reboot: Power down"]) == []           # poweroff -f: still deliberate
+    assert outcome(["reboot: System halted"]) == []
     assert outcome(["kexec_core: Starting new kernel"]) == []
     assert outcome(["Kernel panic - not syncing: Fatal exception"]) == []
     report = Incident(host="10.0.0.1", type="WARNING", title="WARNING in f", signature="s",
