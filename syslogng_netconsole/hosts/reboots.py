@@ -8,12 +8,15 @@ A boot ended cleanly, and gives none, when its records show (the rules, in order
             not syncing" line (a panic with panic=N reboots by itself; its report is
             the incident)
   kexec     "kexec_core: Starting new kernel": a kexec reboot, or kdump taking a crash
-  off       the kernel's "reboot: Power down" or "reboot: System halted": someone
-            switched it off (a power-off is deliberate, forced or not)
-  clean     a shutdown sequence (systemd-shutdown's lines, which it writes to the
-            kernel log) and then the kernel's "reboot: Restarting system"
-Anything else is unexplained: a hard reset, a watchdog, a power cut, `reboot -f`
-("reboot: Restarting system" without a shutdown sequence).
+  clean     a shutdown sequence: systemd-shutdown's lines, which it writes to the
+            kernel log before it calls reboot(2)
+  off       the kernel's "reboot: Power down" or "reboot: System halted" (deliberate)
+Anything else is unexplained: a hard reset, a watchdog, a power cut, `reboot -f`.
+Measured with real 6.12 guests (the kernel tier): the kernel's own last lines
+("reboot: Restarting system", "reboot: Power down") never reach the collector, since
+the kernel shuts the NIC down before it prints them; the last record of a `reboot -f`
+or `poweroff -f` is whatever user space wrote before. So a clean shutdown is known by
+its user-space sequence only, and a forced one looks like a reset.
 
 The judgement waits GRACE seconds after the new boot begins: the incident of a report
 that closed late (no end marker) still cancels it. Bounded (the least recently heard
@@ -34,7 +37,6 @@ GRACE = 15.0
 LAST_LINES = 5
 MAX_HOSTS = 10000
 SHUTDOWN = ("systemd-shutdown[1]: ", "systemd-shutdown: ")
-RESTART = "reboot: Restarting system"
 POWER_OFF = ("reboot: Power down", "reboot: System halted")
 KEXEC = "kexec_core: Starting new kernel"
 PANIC = "Kernel panic - not syncing"
@@ -44,13 +46,13 @@ BACKWARDS_US = 10_000_000   # a kernel clock this far behind the last record's: 
 
 
 class _Boot:
-    __slots__ = ("boot", "last", "shutdown", "ended", "explained", "last_wall", "release",
+    __slots__ = ("boot", "last", "explained", "last_wall", "release",
                  "first_seq", "last_seq", "last_ts_us")
 
     def __init__(self, boot: int):
         self.boot = boot
         self.last = []              # (ts_us, text) of the last LAST_LINES records
-        self.shutdown = self.ended = self.explained = False
+        self.explained = False
         self.last_wall = 0.0
         self.release = self.first_seq = self.last_seq = self.last_ts_us = None
 
@@ -82,11 +84,8 @@ class BootWatch:
         else:
             self._hosts.move_to_end(rec.host)
         text = rec.text
-        if text.startswith(SHUTDOWN):
-            st.shutdown = True
-        elif text.startswith(RESTART):
-            st.ended = st.shutdown          # without a shutdown sequence: reboot -f
-        elif text.startswith(POWER_OFF) or text.startswith(KEXEC) or text.startswith(PANIC):
+        if text.startswith(SHUTDOWN) or text.startswith(POWER_OFF) or \
+                text.startswith(KEXEC) or text.startswith(PANIC):
             st.explained = True
         last = st.last
         last.append((rec.ts_us, text))
@@ -128,7 +127,7 @@ class BootWatch:
         return self._pending[0][0] if self._pending else None
 
     def _new_boot(self, rec, st: _Boot, wall: float) -> None:
-        if st.explained or st.ended or not st.last:
+        if st.explained or not st.last:
             return
         silence = max(0.0, wall - st.last_wall)
         lines = [Record(host=rec.host, text=t, ts_us=ts).dmesg() for ts, t in st.last]

@@ -4,7 +4,8 @@ numbers and kernel timestamps starting over, as a real reboot sends them):
 
   127.0.15.2  hard reset (the stream stops mid-boot)       -> one REBOOT incident
   127.0.15.3  reboot -f (the kernel's last line, no shutdown sequence) -> one
-  127.0.15.4  clean reboot (systemd-shutdown, then the kernel's last line) -> none
+  127.0.15.4  clean reboot (systemd-shutdown's lines, then the kernel's last line,
+              which a real netconsole never delivers: the rule does not need it) -> none
   127.0.15.5  panic with panic=N (its report is an incident of its own) -> none of REBOOT
 
 The kernel tier's QEMU guests do not reboot yet: these are crafted records in the
