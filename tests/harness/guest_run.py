@@ -66,7 +66,8 @@ SELFTEST_LINE = "etc/netconsole-selftest"
 # modes that need a kernel feature: mode -> minimal (major, minor)
 MODE_MIN_KERNEL = {"release": (6, 6), "configfs": (6, 9)}
 SCENARIOS = ("boot", "sysrq-t", "sysrq-l", "sysrq-m", "sysrq-c", "oops", "oops-panic",
-             "bug", "warn", "warn3", "panic", "long", "burst")
+             "bug", "warn", "warn3", "panic", "long", "burst", "clean", "clean-off", "reboot-f",
+             "hang")
 BURST_LINES = 5000
 # scenario -> [(regex on a line's text, how many lines at least)]: proof that
 # the guest did what the scenario says, on the console and in the decoded log
@@ -89,7 +90,18 @@ EXPECT = {
     "long": [(r"^nctest long1020: ", 1), (r"^nctest multiline: line 7 of 8", 1),
              (r"^nctest utf8: ", 1), (r"^nctest escapes-big: ", 1), (r"^nctest cont: a b c$", 1)],
     "burst": [(r"^nctest burst \d+/%d " % BURST_LINES, BURST_LINES)],
+    "clean": [(r"^systemd-shutdown\[1\]: Rebooting\.", 1)],
+    "clean-off": [(r"^systemd-shutdown\[1\]: Powering off\.", 1)],
+    "reboot-f": [(r"^nctest-init: rebooting with reboot -f", 1)],
+    "hang": [(r"^nctest-init: waiting for the reset", 1)],
 }
+# scenario -> the guest's marker after which the harness kills QEMU (a power cut:
+# no shutdown, no last words), RESET_AFTER seconds later
+RESET_MARKERS = {"hang": b"nctest-init: waiting for the reset"}
+# scenarios that end the guest without a power-off: for the reboot tests only, not
+# the console comparison matrix (their stream stops wherever the guest is cut)
+REBOOTS = ("clean", "clean-off", "reboot-f", "hang")
+RESET_AFTER = 1.5
 # scenarios that end in a panic (the guest reboots, QEMU exits on -no-reboot)
 PANICS = ("sysrq-c", "oops-panic", "panic")
 # wall-clock limit of one run under TCG; a 5,000-line burst takes longest
@@ -307,7 +319,7 @@ def boot_guest(kernel, mode, scenario, collector_port, workdir, lines=BURST_LINE
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT)
             run.exit_code, run.timed_out, run.poweroff_hang = _wait_qemu(
-                proc, run.serial_log, t1 + limit)
+                proc, run.serial_log, t1 + limit, RESET_MARKERS.get(scenario))
         run.seconds = time.monotonic() - t1
         if run.early_boot_retries >= EARLY_BOOT_RETRIES or _reached_userspace(run.serial_log):
             return run
@@ -324,25 +336,33 @@ def _reached_userspace(serial_log) -> bool:
         return False
 
 
-def _wait_qemu(proc, serial_log, deadline):
+def _wait_qemu(proc, serial_log, deadline, reset_marker=None):
     """Wait for QEMU; kill it at `deadline`, or POWEROFF_GRACE seconds after
-    the guest printed the power-off marker. Returns (exit code, timed out,
-    hung in power-off)."""
-    marker_at = None
+    the guest printed the power-off marker, or RESET_AFTER seconds after
+    `reset_marker` (the scenario's power cut: not a time-out). Returns (exit code,
+    timed out, hung in power-off)."""
+    marker_at = reset_at = None
     while True:
         try:
             return proc.wait(timeout=0.5), False, False
         except subprocess.TimeoutExpired:
             pass
         now = time.monotonic()
-        if marker_at is None:
+        tail = b""
+        if marker_at is None or (reset_marker and reset_at is None):
             try:
                 with open(str(serial_log), "rb") as f:
                     f.seek(max(0, os.path.getsize(str(serial_log)) - 4096))
-                    if POWEROFF_MARKER in f.read():
-                        marker_at = now
+                    tail = f.read()
             except OSError:
                 pass
+        if marker_at is None and POWEROFF_MARKER in tail:
+            marker_at = now
+        if reset_marker and reset_at is None and reset_marker in tail:
+            reset_at = now
+        if reset_at is not None and now - reset_at > RESET_AFTER:
+            proc.kill()
+            return proc.wait(), False, False
         hang = marker_at is not None and now - marker_at > POWEROFF_GRACE
         if hang or now > deadline:
             proc.kill()

@@ -3,6 +3,9 @@
 # Reads its instructions from the kernel command line:
 #   ncmode=plain|extended|release|configfs|senderconfig   ncport=UDP port on 10.0.2.2
 #   ncscen=boot|sysrq-t|sysrq-l|sysrq-m|sysrq-c|oops|oops-panic|bug|warn|warn3|panic|long|burst
+#          |clean|clean-off|reboot-f|hang   (clean, clean-off: the lines systemd-shutdown writes to the
+#          kernel log, then `reboot -f` / `poweroff -f`, as systemd's last stage does; reboot-f: `reboot
+#          -f` alone, no shutdown sequence; hang: wait for the harness to cut the power)
 #   nclines=N (burst)   ncbql=raise|kernel   ncsettle=1|0   (see below)
 #   nchostname=NAME (configfs only, optional): a third userdata entry, hostname=NAME
 #   (absent: the target has exactly the two entries guest and role, as always);
@@ -124,6 +127,22 @@ mark "netconsole mode=$MODE scenario=$SCEN"
 
 case "$SCEN" in
 boot) ;;
+clean|clean-off)
+    # the guest has no systemd: its shutdown sequence, as systemd-shutdown writes it
+    last=Rebooting.; [ "$SCEN" = clean-off ] && last="Powering off."
+    for l in "Syncing filesystems and block devices." \
+             "Sending SIGTERM to remaining processes..." "$last"; do
+        echo "systemd-shutdown[1]: $l" > /dev/kmsg
+    done
+    sleep 1
+    if [ "$SCEN" = clean ]; then reboot -f; else poweroff -f; fi ;;
+reboot-f)
+    mark "rebooting with reboot -f"
+    sleep 1
+    reboot -f ;;
+hang)
+    mark "waiting for the reset"
+    sleep 600 ;;
 sysrq-[tlmc]) echo "${SCEN#sysrq-}" > /proc/sysrq-trigger ;;
 oops-panic)
     echo 1 > /proc/sys/kernel/panic_on_oops

@@ -67,7 +67,7 @@ MATRIX_CI = [
 MODES_BY_KERNEL = {"6.1": ("plain", "extended"),
                    "6.12": ("plain", "extended", "release", "configfs")}
 MATRIX_FULL = [(k, m, s) for k, modes in MODES_BY_KERNEL.items() for m in modes
-               for s in guest_run.SCENARIOS]
+               for s in guest_run.SCENARIOS if s not in guest_run.REBOOTS]
 
 # scenario -> the incidents the crash detector must store, as (type, panicked),
 # in order; a scenario not listed is no crash (stack dumps, bursts, long records)
