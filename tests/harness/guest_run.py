@@ -95,8 +95,8 @@ EXPECT = {
     "reboot-f": [(r"^nctest-init: rebooting with reboot -f", 1)],
     "hang": [(r"^nctest-init: waiting for the reset", 1)],
 }
-# scenario -> the guest's marker after which the harness kills QEMU (a power cut:
-# no shutdown, no last words), RESET_AFTER seconds later
+# scenario -> the guest's marker after which the harness resets it through QEMU's
+# monitor (`system_reset`: no shutdown, no last words), RESET_AFTER seconds later
 RESET_MARKERS = {"hang": b"nctest-init: waiting for the reset"}
 # scenarios that end the guest without a power-off: for the reboot tests only, not
 # the console comparison matrix (their stream stops wherever the guest is cut)
@@ -310,6 +310,10 @@ def boot_guest(kernel, mode, scenario, collector_port, workdir, lines=BURST_LINE
         if p.exists():
             p.unlink()
     argv = _qemu_argv(kver, initrd, acc, run.cmdline, run.serial_log, run.pcap, nic=nic)
+    monitor = None
+    if scenario in RESET_MARKERS:       # the hard reset goes through QEMU's monitor
+        monitor = workdir / (name + ".monitor")
+        argv[argv.index("-monitor") + 1] = "unix:%s,server=on,wait=off" % monitor
     limit = timeout or TIMEOUTS.get(scenario, DEFAULT_TIMEOUT)
     while True:
         t1 = time.monotonic()
@@ -319,7 +323,7 @@ def boot_guest(kernel, mode, scenario, collector_port, workdir, lines=BURST_LINE
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT)
             run.exit_code, run.timed_out, run.poweroff_hang = _wait_qemu(
-                proc, run.serial_log, t1 + limit, RESET_MARKERS.get(scenario))
+                proc, run.serial_log, t1 + limit, RESET_MARKERS.get(scenario), monitor)
         run.seconds = time.monotonic() - t1
         if run.early_boot_retries >= EARLY_BOOT_RETRIES or _reached_userspace(run.serial_log):
             return run
@@ -329,6 +333,15 @@ def boot_guest(kernel, mode, scenario, collector_port, workdir, lines=BURST_LINE
             run.pcap.unlink()
 
 
+def _monitor_command(path, command: bytes) -> None:
+    import socket
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(5)
+        s.connect(str(path))
+        s.sendall(command)
+        time.sleep(0.5)             # QEMU acts on the line before the socket closes
+
+
 def _reached_userspace(serial_log) -> bool:
     try:
         return USERSPACE_MARKER in pathlib.Path(serial_log).read_bytes()
@@ -336,11 +349,12 @@ def _reached_userspace(serial_log) -> bool:
         return False
 
 
-def _wait_qemu(proc, serial_log, deadline, reset_marker=None):
+def _wait_qemu(proc, serial_log, deadline, reset_marker=None, monitor=None):
     """Wait for QEMU; kill it at `deadline`, or POWEROFF_GRACE seconds after
-    the guest printed the power-off marker, or RESET_AFTER seconds after
-    `reset_marker` (the scenario's power cut: not a time-out). Returns (exit code,
-    timed out, hung in power-off)."""
+    the guest printed the power-off marker. RESET_AFTER seconds after
+    `reset_marker`, a hard reset: `system_reset` on the `monitor` socket (with
+    -no-reboot QEMU then exits, as for any reset). Returns (exit code, timed out,
+    hung in power-off)."""
     marker_at = reset_at = None
     while True:
         try:
@@ -361,8 +375,8 @@ def _wait_qemu(proc, serial_log, deadline, reset_marker=None):
         if reset_marker and reset_at is None and reset_marker in tail:
             reset_at = now
         if reset_at is not None and now - reset_at > RESET_AFTER:
-            proc.kill()
-            return proc.wait(), False, False
+            reset_at = float("inf")         # once
+            _monitor_command(monitor, b"system_reset\n")
         hang = marker_at is not None and now - marker_at > POWEROFF_GRACE
         if hang or now > deadline:
             proc.kill()

@@ -8,8 +8,8 @@ differently:
           systemd-shutdown would)                                    -> no REBOOT
   boot 1  a clean power-off, the same way ("Powering off.")          -> no REBOOT
   boot 2  `reboot -f`: no shutdown sequence                          -> one REBOOT
-  boot 3  a hard reset: QEMU killed after init's marker (a power cut,
-          as QEMU's system_reset would be; the guest prints nothing more) -> one REBOOT
+  boot 3  a hard reset: QEMU's `system_reset` (monitor) after init's marker;
+          the guest prints nothing more                              -> one REBOOT
   boot 4  an oops with panic_on_oops and panic=2 (its report is an
           incident, NULL-POINTER-DEREFERENCE, panicked)              -> no REBOOT
   boot 5  the guest's forced power-off ends the run (never judged: no next boot)
