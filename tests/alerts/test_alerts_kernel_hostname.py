@@ -17,8 +17,8 @@ import pytest
 
 from alert_servers import wait_for
 from harness import console_compare as cc
-from harness import guest_build, guest_run
-from harness.sng import Syslogng, available
+from harness import guest_run
+from harness.sng import Syslogng
 from test_alerts_syslogng import incidents
 
 pytestmark = [pytest.mark.kernel, pytest.mark.alerts, pytest.mark.syslogng]
@@ -34,12 +34,9 @@ QUIET = 6.5                   # > the detector's quiet timeout: no second mail c
 
 def test_real_kernel_crash_names_its_host_in_mail_and_alertmanager(tmp_path, smtp,
                                                                    alertmanager):
-    why = available() or guest_run.missing_tools()
+    why = guest_run.why_no_guest(KERNEL)
     if why:
         pytest.skip(why)
-    if KERNEL not in guest_build.kernels():
-        pytest.skip("Debian's %s kernel (with headers) is not installed "
-                    "(tests/install-deps.sh installs it)" % KERNEL)
     mail = smtp()
     sng = Syslogng(tmp_path / "sng", capture_pairs=True, defines={"netconsole_alert_options": (
         "smtp_host('127.0.0.1') smtp_port('%d') smtp_tls('none') mail_to('ops@example.org') "

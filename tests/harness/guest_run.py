@@ -160,6 +160,17 @@ def missing_tools():
     return None
 
 
+def why_no_guest(kernel):
+    """Why a test cannot boot Debian's `kernel` ("6.12") here with a syslog-ng to
+    send to, or None: for pytest.skip() in the tests that need one guest."""
+    from harness.sng import available
+    why = available() or missing_tools()
+    if why is None and kernel not in guest_build.kernels():
+        why = ("Debian's %s kernel (with headers) is not installed "
+               "(tests/install-deps.sh installs it)" % kernel)
+    return why
+
+
 def kernel_tuple(kver):
     major, minor = kver.split(".")[:2]
     return int(major), int(minor)

@@ -22,8 +22,8 @@ import json
 
 import pytest
 
-from harness import guest_build, guest_run
-from harness.sng import Syslogng, available, wait_for
+from harness import guest_run
+from harness.sng import Syslogng, wait_for
 from syslogng_netconsole.hosts.reboots import GRACE
 
 pytestmark = [pytest.mark.kernel, pytest.mark.syslogng]
@@ -33,12 +33,9 @@ BOOTS = ["clean", "clean-off", "reboot-f", "hang", "oops-panic", "boot"]
 
 
 def test_reboots_of_a_real_kernel(tmp_path):
-    why = available() or guest_run.missing_tools()
+    why = guest_run.why_no_guest(KERNEL)
     if why:
         pytest.skip(why)
-    if KERNEL not in guest_build.kernels():
-        pytest.skip("Debian's %s kernel (with headers) is not installed "
-                    "(tests/install-deps.sh installs it)" % KERNEL)
     jsonl = None
     with Syslogng(tmp_path / "sng") as sng:
         jsonl = sng.statedir / "incidents.jsonl"
