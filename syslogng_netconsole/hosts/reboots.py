@@ -29,17 +29,18 @@ from typing import List, Optional
 from ..incidents.incident import Incident
 from ..ingest.records import Record
 from ..reports.signature import signature
+from .names import MAX_HOSTS
 
 TYPE = "REBOOT"
 TITLE = "unexplained reboot"
 SIGNATURE = signature(TYPE, TITLE)       # one bug for the fleet: "hosts reboot unexplained"
 GRACE = 15.0
 LAST_LINES = 5
-MAX_HOSTS = 10000
-SHUTDOWN = ("systemd-shutdown[1]: ", "systemd-shutdown: ")
-POWER_OFF = ("reboot: Power down", "reboot: System halted")
-KEXEC = "kexec_core: Starting new kernel"
-PANIC = "Kernel panic - not syncing"
+# a record starting with one of these explains the boot's end (the rules above):
+# a shutdown sequence, a power-off or halt, a kexec, a panic
+EXPLAINS = ("systemd-shutdown[1]: ", "systemd-shutdown: ", "reboot: Power down",
+            "reboot: System halted", "kexec_core: Starting new kernel",
+            "Kernel panic - not syncing")
 
 
 BACKWARDS_US = 10_000_000   # a kernel clock this far behind the last record's: a new boot
@@ -84,8 +85,7 @@ class BootWatch:
         else:
             self._hosts.move_to_end(rec.host)
         text = rec.text
-        if text.startswith(SHUTDOWN) or text.startswith(POWER_OFF) or \
-                text.startswith(KEXEC) or text.startswith(PANIC):
+        if text.startswith(EXPLAINS):
             st.explained = True
         last = st.last
         last.append((rec.ts_us, text))
