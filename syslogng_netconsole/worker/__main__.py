@@ -56,11 +56,14 @@ def serve(inp: int, out: int, pool: DetectorPool) -> None:
         if now - last_evict >= 30.0:
             last_evict = now
             pool.evict_idle(now)
+        incidents = [inc.to_dict() for inc in pool.drain()]
         counters = None
-        if now - last_counters >= COUNTERS_EVERY:
+        # with every incident too: the source's counters then cover at least the
+        # records behind each incident it has (its stats file is written at a stop,
+        # when the worker's last periodic snapshot may be a second old)
+        if incidents or now - last_counters >= COUNTERS_EVERY:
             last_counters = now
             counters = dict(pool.counters, streams=pool.streams, open_reports=pool.open_reports)
-        incidents = [inc.to_dict() for inc in pool.drain()]
         if incidents or acks or counters:
             _write_all(out, protocol.frame(("b", incidents, list(acks.items()), counters, done)))
 

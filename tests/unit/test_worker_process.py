@@ -89,6 +89,22 @@ def test_the_worker_finds_what_the_source_would(worker):
     assert snap["detect.worker_pid"] == det.worker.pid() and snap["detect.worker_starts"] == 1
 
 
+def test_the_counters_arrive_with_the_incident(worker):
+    """The source's stats (written at a stop) must cover the records behind every
+    incident it holds, not the worker's last periodic snapshot (CI once read 4 of 53)."""
+    recs = records("kernel-6.1-extended-oops-panic", "10.0.0.9")
+    det = worker()
+    now = time.monotonic()
+    # the worker's first periodic snapshot (nothing fed yet) comes first
+    assert run_until(det, now, lambda: det.worker.remote)
+    for r in recs:
+        det.feed(r, now)
+    assert run_until(det, now, lambda: len(det.out) >= 1)
+    # the report ends on or after its panic line: every record up to it was fed
+    end = next(i for i, r in enumerate(recs) if r.text.startswith("Kernel panic - not syncing"))
+    assert det.counters_snapshot()["detect.records"] >= end + 1
+
+
 def test_a_killed_worker_is_restarted_and_loses_no_report(worker):
     hosts = ["10.0.1.%d" % i for i in range(1, 6)]
     per_host = [records("kernel-6.1-extended-oops-panic", h) for h in hosts]
