@@ -40,7 +40,7 @@ def _norm(name: str) -> str:
     return name.replace("-", "_")
 
 
-def _open_elf(path: str) -> elf.Elf:
+def open_elf(path: str) -> elf.Elf:
     if path.endswith(".xz") or path.endswith(".gz"):
         opener = lzma.open if path.endswith(".xz") else gzip.open
         try:
@@ -108,7 +108,7 @@ class Locator:
         ids = [build_id] if build_id and BUILD_ID_OK.match(build_id) else []
         for path in self.candidates(release, module, build_id):
             try:
-                e = _open_elf(path)
+                e = open_elf(path)
                 bid = e.build_id() or ""
                 if ids and bid and bid != ids[0]:
                     continue                    # another build of the module

@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Tuple
 from syslogng_netconsole.reports.frames import skip_re
 from syslogng_netconsole.symbols import elf
 from syslogng_netconsole.symbols.frames import Frame, parse
-from syslogng_netconsole.symbols.lookup import _open_elf
+from syslogng_netconsole.symbols.lookup import open_elf
 from syslogng_netconsole.symbols.tool import ToolError
 
 # files that never hold the bug: headers (inlined helpers), the reporting code
@@ -39,7 +39,7 @@ class _DebugFile:
 
     def __init__(self, path: str, tool):
         self.path = path
-        e = _open_elf(path)
+        e = open_elf(path)
         self.relocatable = e.type == elf.ET_REL
         self.symbols = e.symbols()
         try:
