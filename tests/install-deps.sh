@@ -13,6 +13,7 @@ debootstrap tcpdump python3-setuptools python3-dpkt
 debhelper dh-python python3-all pybuild-plugin-pyproject fakeroot lintian
 python3-build python3-installer python3-wheel rpm rpmlint rpm2cpio dpkg-dev gnupg iproute2 util-linux
 groff-base man-db mandoc
+binutils debuginfod elfutils
 "
 missing=""
 for p in $PKGS; do

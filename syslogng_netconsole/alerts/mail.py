@@ -26,7 +26,7 @@ SUMMARY_FIELDS = [
     ("Type", "type"), ("Kernel", "release"), ("Taint", "taint"), ("Panicked", "panicked"),
     ("Corrupted", "corrupted"), ("Truncated", "truncated"), ("CPU", "cpu"), ("PID", "pid"),
     ("Comm", "comm"), ("Hardware", "hardware"), ("PC", "pc"), ("Boot", "boot"),
-    ("First line", "first_line"), ("Incident id", "id"),
+    ("First line", "first_line"), ("Guilty file", "guilty_file"), ("Incident id", "id"),
 ]
 
 
@@ -43,6 +43,12 @@ def body_text(alert):
         v = (alert.incident or {}).get(name)
         if v not in (None, "", [], False):
             lines.append("%-10s %s" % (label + ":", sanitize.one_line(v, 300)))
+    sub = (alert.incident or {}).get("subsystem")
+    if isinstance(sub, dict) and sub.get("name"):
+        lines.append("Subsystem: %s" % sanitize.one_line(sub["name"], 200))
+        for key, label in (("lists", "List:"), ("maintainers", "Maintainer:")):
+            for v in (sub.get(key) or [])[:8]:
+                lines.append("%-10s %s" % (label, sanitize.one_line(v, 200)))
     mods = (alert.incident or {}).get("modules")
     if mods:
         lines.append("Modules:   %s" % sanitize.one_line(" ".join(mods), 1000))

@@ -99,7 +99,8 @@ _INCIDENT_FIELDS = ("id", "host", "hostname", "boot", "type", "title", "alt_titl
                     "new", "new_on_release",
                     "first_line", "corrupted", "truncated", "panicked", "release", "taint",
                     "cpu", "pid", "comm", "hardware", "pc", "frames", "modules",
-                    "first_seq", "last_seq", "first_ts_us", "last_ts_us", "lost_records")
+                    "first_seq", "last_seq", "first_ts_us", "last_ts_us", "lost_records",
+                    "guilty_file", "subsystem", "symbols")
 
 
 def _clean(v):
@@ -107,6 +108,8 @@ def _clean(v):
         return v
     if isinstance(v, (list, tuple)):
         return [_clean(x) for x in v[:64]]
+    if isinstance(v, dict):             # symbols: frames with their file:line
+        return {sanitize.one_line(k, 64): _clean(x) for k, x in list(v.items())[:64]}
     return sanitize.one_line(v, 500)
 
 
@@ -151,6 +154,13 @@ def from_incident(incident, now, ttl=3600.0, text_cap=sanitize.BODY_CAP):
             annotations[name] = str(details[name])
     if details.get("modules"):
         annotations["modules"] = sanitize.one_line(" ".join(details["modules"]), 500)
+    if details.get("guilty_file"):
+        annotations["guilty_file"] = str(details["guilty_file"])
+    sub = details.get("subsystem") or {}
+    if isinstance(sub, dict) and sub.get("name"):
+        annotations["subsystem"] = sanitize.one_line(
+            " ".join([sub["name"]] + list(sub.get("lists") or [])), 500)
+    text = _report_text(incident)
     # startsAt: when the report began (the destination passes wall-clock times),
     # unless that is missing or implausible
     started = get("first_time", 0.0)
@@ -160,8 +170,21 @@ def from_incident(incident, now, ttl=3600.0, text_cap=sanitize.BODY_CAP):
                  severity=severity, title=title, host=host, labels=labels,
                  annotations=annotations, starts_at=float(starts),
                  ends_at=float(starts) + float(ttl),
-                 text=sanitize.multi_line(get("text", ""), text_cap), incident=details,
+                 text=sanitize.multi_line(text, text_cap), incident=details,
                  hostname=hostname, host_labels=host_labels, news=news)
+
+
+def _report_text(incident):
+    """The report, each frame with its file:line once symbolized."""
+    text = getattr(incident, "text", "") or ""
+    symbols = getattr(incident, "symbols", None)
+    if not isinstance(symbols, dict) or not symbols.get("frames"):
+        return text
+    from syslogng_netconsole.symbols.symbolize import annotate
+    try:
+        return annotate(text, symbols)
+    except (TypeError, KeyError, ValueError, AttributeError):   # a stored or journaled
+        return text                                            # incident is untrusted
 
 
 def labels_text(host_labels):

@@ -27,7 +27,8 @@ PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1",
 JSON_FIELDS = ("host", "type", "title", "alt_titles", "signature", "corrupted",
                "truncated", "panicked", "release", "first_line", "boot", "taint",
                "cpu", "pid", "comm", "hardware", "pc", "frames", "modules",
-               "first_seq", "last_seq", "first_ts_us", "last_ts_us", "lost_records", "id")
+               "first_seq", "last_seq", "first_ts_us", "last_ts_us", "lost_records", "id",
+               "symbols", "guilty_file", "subsystem")
 
 
 def add_arguments(parser):
@@ -37,6 +38,15 @@ def add_arguments(parser):
     for flag, text in (("--json", "one JSON object per incident instead of a summary"),
                        ("--text", "also print each incident's full report text")):
         parser.add_argument(flag, action="store_true", help=text)
+    parser.add_argument("--symbols", action="append", metavar="DIR", default=[],
+                        help="symbolize the reports with the debug files under DIR, laid out "
+                             "as Debian's linux-image-*-dbg (boot/vmlinux-RELEASE, "
+                             "lib/modules/RELEASE/...); repeatable")
+    parser.add_argument("--debuginfod", action="append", metavar="URL", default=[],
+                        help="symbolize with debug files from this debuginfod server, by "
+                             "build-id (repeatable; cached under ~/.cache)")
+    parser.add_argument("--maintainers", metavar="FILE",
+                        help="a kernel MAINTAINERS file: the guilty file's subsystem")
     parser.add_argument("--host", metavar="NAME",
                         help="host name for text inputs (default: the file name without extension)")
 
@@ -133,8 +143,32 @@ def summary(path: str, inc: Incident) -> str:
     return "\n".join(lines)
 
 
+def _symbolizer(args):
+    """The symbolizer of --symbols/--debuginfod, or None."""
+    if not (args.symbols or args.debuginfod):
+        return None
+    import os
+    import time
+    from syslogng_netconsole.symbols import service
+    cache = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
+                         "syslogng-netconsole", "debuginfod")
+    urls = service.debuginfod_urls(" ".join(args.debuginfod), {}) if args.debuginfod else []
+    return service.Symbolizer([os.path.abspath(d) for d in args.symbols], urls, cache,
+                              maintainers_file=args.maintainers or "", clock=time.monotonic)
+
+
+def _symbolize(sym, inc: Incident) -> None:
+    inc.symbols, inc.guilty_file, inc.subsystem = sym.run(inc.text, inc.release)
+
+
+def _text(inc: Incident) -> str:
+    from syslogng_netconsole.symbols.symbolize import annotate
+    return annotate(inc.text, inc.symbols) if inc.symbols else inc.text
+
+
 def run(args) -> int:
     out = sys.stdout
+    sym = _symbolizer(args)
     if hasattr(out, "reconfigure"):
         out.reconfigure(errors="backslashreplace")
     status = 0
@@ -153,12 +187,16 @@ def run(args) -> int:
             status = 1
         total += len(incidents)
         for inc in incidents:
+            if sym is not None:
+                _symbolize(sym, inc)
             if args.json:
                 out.write(json.dumps(incident_json(path, inc)) + "\n")
             else:
                 out.write(summary(path, inc) + "\n")
+                if inc.guilty_file:
+                    out.write("    guilty file: %s\n" % printable(inc.guilty_file, 300))
                 if args.text:
-                    for line in inc.text.split("\n"):
+                    for line in _text(inc).split("\n"):
                         out.write("    | %s\n" % printable(line, 1000))
     if not args.json:
         out.write("%d incident(s) in %d input(s)\n" % (total, len(args.inputs)))

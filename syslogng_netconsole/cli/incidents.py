@@ -89,10 +89,32 @@ def run(args) -> int:
                 sanitize.printable(r.get("type"), 40), sanitize.printable(r.get("title")),
                 " [%s]" % ",".join(flags) if flags else ""))
             if args.text:
-                for line in str(r.get("text", "")).split("\n"):
-                    out.write("    | %s\n" % sanitize.printable(line, 1000))
+                _report(r, out)
     out.flush()
     return 0
+
+
+def _report(r: dict, out) -> None:
+    """The report, symbolized when the destination symbolized it (symbols/)."""
+    from syslogng_netconsole.symbols.symbolize import annotate
+    text, symbols = str(r.get("text", "")), r.get("symbols")
+    if isinstance(symbols, dict) and symbols.get("status"):
+        out.write("    symbols: %s%s\n" % (sanitize.printable(symbols["status"], 20),
+                                           " (%s)" % sanitize.printable(symbols["reason"], 200)
+                                           if symbols.get("reason") else ""))
+        try:
+            text = annotate(text, symbols)
+        except (TypeError, KeyError, ValueError, AttributeError):
+            pass
+    if r.get("guilty_file"):
+        out.write("    guilty file: %s\n" % sanitize.printable(r["guilty_file"], 300))
+    sub = r.get("subsystem")
+    if isinstance(sub, dict) and sub.get("name"):
+        out.write("    subsystem: %s %s\n" % (sanitize.printable(sub["name"], 200),
+                                             sanitize.printable(" ".join(sub.get("lists") or []),
+                                                                300)))
+    for line in text.split("\n"):
+        out.write("    | %s\n" % sanitize.printable(line, 1000))
 
 
 def _by_release(rows, args, out) -> int:

@@ -41,6 +41,11 @@ class Incident:
     # store; and its first on a release while other releases never showed it
     new: bool = False
     new_on_release: bool = False
+    # set after storing (symbols/symbolize.py, in the background): every frame's
+    # file:line, the guilty file, and its MAINTAINERS entry (symbols/maintainers.py)
+    symbols: Dict = field(default_factory=dict)
+    guilty_file: Optional[str] = None
+    subsystem: Dict = field(default_factory=dict)
 
     @property
     def id(self) -> str:

@@ -33,6 +33,9 @@ LOG_EVERY = 60.0          # seconds between two log lines about the same kind of
 STORE_RETRY = 10.0        # seconds between attempts to reopen a failed store
 UNSTORED_RETRY = 5.0      # seconds between attempts to store what the store refused
 MAX_UNSTORED = 10000      # incidents kept for that; beyond, the oldest is dropped (counted)
+# on_new() returns this when it hands the incident on later itself (sng/symbolize.py:
+# after symbolizing) and marks the hand-off done in the store then
+DEFERRED = "deferred"
 
 
 class IncidentSink:
@@ -208,7 +211,8 @@ class IncidentSink:
                 return False            # kept in the store's hand-offs for later
         else:
             try:
-                self.on_new(inc, wall)
+                if self.on_new(inc, wall) is DEFERRED:
+                    return True
             except Exception as exc:
                 self.counters["alert_errors"] += 1
                 self._trouble("alert", "alert hook: %r" % (exc,), now, "error")

@@ -24,13 +24,13 @@ from syslogng_netconsole import sqlschema
 from syslogng_netconsole.incidents.incident import Incident
 
 DB_NAME = "incidents.sqlite"
-STORE_SCHEMA_VERSION = 2      # PRAGMA user_version of incidents.sqlite (migrated up)
+STORE_SCHEMA_VERSION = 3      # PRAGMA user_version of incidents.sqlite (migrated up)
 
 # Columns copied out of the incident for queries; the whole incident is in `data`.
 _COLUMNS = ("id", "host", "boot", "type", "title", "signature", "first_line",
             "corrupted", "truncated", "panicked", "release", "taint",
             "first_seq", "last_seq", "first_ts_us", "last_ts_us",
-            "first_time", "last_time")
+            "first_time", "last_time", "guilty_file")
 
 # version reached -> statements taking the previous version there. Forward only: a
 # release adds a step and bumps STORE_SCHEMA_VERSION, never edits a released step
@@ -61,6 +61,11 @@ _MIGRATIONS = {
         # stored incidents not yet handed to the alerts: a crash between the two
         # (SIGKILL) hands them on at the next start
         "CREATE TABLE handoff (id TEXT PRIMARY KEY)",
+    ],
+    3: [
+        # symbolized reports (issue 14): the guilty file, for queries; the frames'
+        # file:line are in `data` (Incident.symbols)
+        "ALTER TABLE incidents ADD COLUMN guilty_file TEXT",
     ],
 }
 
@@ -162,6 +167,22 @@ class Store:
             if db.execute(sql, values + [stored_at, json.dumps(d)]).rowcount != 1:
                 return False
             db.execute("INSERT OR IGNORE INTO handoff VALUES (?)", (d["id"],))
+            return True
+
+    def set_symbols(self, incident_id: str, symbols: dict, guilty_file: Optional[str],
+                    subsystem: Optional[dict] = None) -> bool:
+        """Add the symbolizer's result to a stored incident; False if it is not
+        (or no longer) stored."""
+        with self._transaction() as db:
+            row = db.execute("SELECT data FROM incidents WHERE id = ?",
+                             (incident_id,)).fetchone()
+            if row is None:
+                return False
+            d = json.loads(row[0])
+            d["symbols"], d["guilty_file"], d["subsystem"] = symbols, guilty_file, \
+                subsystem or {}
+            db.execute("UPDATE incidents SET data = ?, guilty_file = ? WHERE id = ?",
+                       (json.dumps(d), guilty_file, incident_id))
             return True
 
     def prune(self, before: float) -> int:

@@ -12,7 +12,7 @@ the per-stream detectors here, for configurations that send records instead.
 
 This module is only the syslog-ng wiring of two pure parts: the per-stream detectors
 (reports/pool.py) and where finished incidents go (incidents/sink.py: store, JSON
-lines, log line, alerts).
+lines, log line, then sng/symbolize.py: symbols, alerts).
 
 Threads (3.38 and 4.x): init/deinit on the main thread, ``send()`` on the worker
 thread, timeouts and storage on our own thread (Python name "netconsole-incidents",
@@ -53,6 +53,7 @@ from syslogng_netconsole.alerts import config as alert_config
 from syslogng_netconsole.incidents.sink import LOG_EVERY, PREFIX, IncidentSink
 from syslogng_netconsole.ratelog import RateLimitedLog
 from syslogng_netconsole.reports.pool import DetectorPool
+from syslogng_netconsole.sng import symbolize as sym
 from syslogng_netconsole.sng.messages import incident_from_message, record_from_message
 from syslogng_netconsole.threads import name_os_thread
 
@@ -88,6 +89,7 @@ OPTIONS = {
     # textfile collector; "" = none
     "metrics_file": (str, ""),
 }
+OPTIONS.update(sym.OPTIONS)             # symbolized reports: sng/symbolize.py
 
 
 def parse_options(options) -> Dict[str, object]:
@@ -146,9 +148,8 @@ class IncidentDestination(_Base):
     def open(self):
         return True
 
-    def close(self):
+    def close(self):    # no is_opened(): 3.38 would call it before every send()
         pass
-    # no is_opened(): 3.38 would call it before every send()
 
     # -- syslog-ng API (worker thread) ----------------------------------------
 
@@ -207,6 +208,7 @@ class IncidentDestination(_Base):
             self._backlog.extend(parked)
             _log.info(PREFIX + "%d report(s) open at the last shutdown stored as truncated"
                       % len(parked))
+        self._symbols = sym.start_stage(self.opts, state_dir, _log_line, eng.stats)
         self._alerts = None
         self._alerts_retry_at = None    # monotonic time of the next attempt, when failed
         self._thread = threading.Thread(target=self._run, name="netconsole-incidents",
@@ -267,17 +269,18 @@ class IncidentDestination(_Base):
         hands it each newly stored incident (it only enqueues into the outbox)."""
         self._alerts = None
         if not self.alert_cfg.enabled:
-            self._sink.set_alerts(None, enabled=False)
+            sym.attach(self._sink, self._symbols, None, enabled=False)
             return
         from syslogng_netconsole.alerts.dispatcher import Dispatcher
         self._alerts = Dispatcher(self.alert_cfg, self._sink.state_dir, _log)
         self._alerts.start()
-        self._sink.set_alerts(self._alerts.submit)
+        sym.attach(self._sink, self._symbols, self._alerts.submit)
         self._wake.set()                # the thread hands on what waited (hand_on)
 
     def _stop_alerts(self):
         """Stop the alert dispatcher (deinit): no thread outlives a reload."""
         alerts, self._alerts = getattr(self, "_alerts", None), None
+        sym.stop(getattr(self, "_symbols", None))   # hands on what waits for symbols
         self._sink.on_new = None
         if alerts is not None:
             alerts.stop(timeout=1.0)     # a thread inside a slow request finishes alone

@@ -37,18 +37,18 @@ static noinline void nctest_null_deref(void)
 	volatile int *p = NULL;
 
 	pr_info("nctest: writing to a NULL pointer\n");
-	*p = 42;	/* the kernel builds with -fno-delete-null-pointer-checks */
+	*p = 42;	/* the kernel builds with -fno-delete-null-pointer-checks; SYM:oops */
 }
 
 static noinline void nctest_bug(void)
 {
 	pr_info("nctest: calling BUG()\n");
-	BUG();
+	BUG();	/* SYM:bug */
 }
 
 static noinline void nctest_warn(void)
 {
-	WARN(1, "nctest: WARN() with a message, value=%d\n", 42);
+	WARN(1, "nctest: WARN() with a message, value=%d\n", 42);	/* SYM:warn */
 }
 
 static noinline void nctest_warn3(void)
@@ -154,7 +154,7 @@ static int __init nctest_init(void)
 	pr_info("nctest: scenario=%s\n", scenario);
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		if (strcmp(scenario, cases[i].name) == 0) {
-			cases[i].fn();
+			cases[i].fn();	/* SYM:call */
 			pr_info("nctest: scenario %s done\n", scenario);
 			return 0;
 		}

@@ -1,0 +1,234 @@
+"""The incidents destination's symbolizer stage (issue 14): between the sink
+(store -> JSON line -> log line) and the alerts, off the storage thread.
+
+The sink hands each newly stored incident to ``submit()``, which only queues it and
+returns ``DEFERRED``: storage never waits. A worker thread ("nc-symbolize") runs
+symbols/service.py over it and writes the result into the stored incident
+(Store.set_symbols). A second thread ("nc-sym-alerts") hands each incident to the
+alerts, in order, as soon as it is symbolized or ``symbolize_wait`` seconds after it
+was stored, whichever comes first (unsymbolized then, counted ``symbolize_late``; the
+store still gets the symbols when they come). Only then is the hand-off marked done
+in the store, so a crash in between hands it on again at the next start.
+
+Options (merged into the destination's table, checked in init()): symbolize,
+debug_dirs, debuginfod_urls, debuginfod_cache_size, symbolize_wait,
+symbolize_timeout, maintainers_file.
+"""
+
+import collections
+import copy
+import os
+import queue
+import threading
+import time
+
+from syslogng_netconsole import options as opt
+from syslogng_netconsole.incidents.sink import DEFERRED
+from syslogng_netconsole.incidents.store import Store, StoreError
+from syslogng_netconsole.symbols import service
+from syslogng_netconsole.threads import name_os_thread
+
+MAX_QUEUE = 1000            # incidents waiting; beyond, new ones skip symbolization
+
+
+def _dirs(v) -> list:
+    dirs = opt.items(v)
+    for d in dirs:
+        if not os.path.isabs(d) or "\0" in d:
+            raise ValueError("expected absolute directories, comma separated")
+    return dirs
+
+
+def _readable_file(v) -> str:
+    v = str(v)
+    if not os.path.isfile(v) or not os.access(v, os.R_OK):
+        raise ValueError("no readable file %r" % v)
+    return v
+
+
+OPTIONS = {
+    "symbolize": (opt.boolean, True),
+    # directories laid out as Debian's linux-image-*-dbg (boot/vmlinux-R,
+    # lib/modules/R/...); "/" finds the host's stripped modules for their build-ids
+    "debug_dirs": (_dirs, list(service.DEFAULT_DIRS)),
+    # "" = $DEBUGINFOD_URLS of syslog-ng's environment; "none" = no server
+    "debuginfod_urls": (service.check_urls, ""),
+    "debuginfod_cache_size": (opt.size, 2 << 30),
+    "symbolize_wait": (opt.duration, 2.0),      # the alert waits at most this long
+    "symbolize_timeout": (opt.positive(float), 30.0),   # per tool run / HTTP request
+    "maintainers_file": (_readable_file, ""),
+}
+
+
+class _Item:
+    __slots__ = ("inc", "wall", "deadline", "done")
+
+    def __init__(self, inc, wall, deadline):
+        self.inc, self.wall, self.deadline = inc, wall, deadline
+        self.done = threading.Event()
+
+
+class SymbolizeStage:
+    def __init__(self, opts: dict, state_dir: str, log, counters=None):
+        self.opts = opts
+        self.state_dir = state_dir
+        self._log = log                 # log(level, text)
+        self.counters = counters if counters is not None else collections.Counter()
+        self.symbolizer = service.from_options(opts, state_dir, clock=time.monotonic)
+        self.on_alert = None            # the dispatcher's submit, or None
+        self._work = queue.Queue()
+        self._release = queue.Queue()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._store = None
+        self._threads = []
+
+    def start(self):
+        for target, name in ((self._run_work, "netconsole-symbolize"),
+                             (self._run_release, "netconsole-sym-alerts")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self, timeout: float = 2.0):
+        """Hand on what waits (without waiting for symbols), then stop."""
+        self._stop.set()
+        self._work.put(None)
+        self._release.put(None)
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        self._threads = []
+
+    # -- the sink's hand-off (the destination's thread) -------------------------
+
+    def submit(self, inc, wall):
+        """Queue one stored incident; DEFERRED tells the sink the hand-off is ours."""
+        if self._stop.is_set() or self._work.qsize() >= MAX_QUEUE:
+            self.counters["symbolize_skipped"] += 1
+            if self.on_alert is not None:
+                self.on_alert(inc, wall)
+            return None
+        item = _Item(inc, wall, time.monotonic() + self.opts["symbolize_wait"])
+        if getattr(inc, "symbols", None):
+            item.done.set()             # handed on again after a restart: done before
+        else:
+            self._work.put(item)
+        self._release.put(item)
+        return DEFERRED
+
+    # -- worker -----------------------------------------------------------------
+
+    def _run_work(self):
+        name_os_thread("nc-symbolize")
+        while True:
+            item = self._work.get()
+            if item is None or self._stop.is_set():
+                return
+            try:
+                self._symbolize(item)
+            except Exception as exc:    # never lose the thread
+                self.counters["symbolize_errors"] += 1
+                self._log("error", "netconsole-incidents: symbolizer: %r" % (exc,))
+            finally:
+                item.done.set()
+
+    def _symbolize(self, item):
+        inc = item.inc
+        symbols, guilty, subsystem = self.symbolizer.run(inc.text, inc.release)
+        for k, v in self.symbolizer.counters.items():
+            self.counters[k] = v
+        if self.symbolizer.debuginfod is not None:
+            for k, v in self.symbolizer.debuginfod.counters.items():
+                self.counters["debuginfod_" + k] = v
+        with self._lock:
+            inc.guilty_file, inc.subsystem, inc.symbols = guilty, subsystem, symbols
+        store = self._open_store()
+        if store is not None:
+            try:
+                store.set_symbols(inc.id, symbols, guilty, subsystem)
+            except StoreError as exc:
+                self.counters["symbolize_store_errors"] += 1
+                self._log("error", "netconsole-incidents: cannot store symbols: %s" % exc)
+
+    def _open_store(self):
+        if self._store is None:
+            try:
+                self._store = Store(self.state_dir)
+            except StoreError as exc:
+                self.counters["symbolize_store_errors"] += 1
+                self._log("error", "netconsole-incidents: symbolizer store: %s" % exc)
+        return self._store
+
+    # -- alerts, in order -------------------------------------------------------
+
+    def _run_release(self):
+        name_os_thread("nc-sym-alerts")
+        while True:
+            item = self._release.get()
+            if item is None:
+                self._flush()
+                return
+            if not self._stop.is_set():
+                item.done.wait(max(0.0, item.deadline - time.monotonic()))
+            self._hand(item)
+
+    def _flush(self):
+        while True:
+            try:
+                item = self._release.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                self._hand(item)
+
+    def _hand(self, item):
+        if not item.done.is_set():
+            self.counters["symbolize_late"] += 1
+        with self._lock:
+            snapshot = copy.copy(item.inc)
+        try:
+            if self.on_alert is not None:
+                self.on_alert(snapshot, item.wall)
+        except Exception as exc:
+            self.counters["alert_errors"] += 1
+            self._log("error", "netconsole-incidents: alert hook: %r" % (exc,))
+            return                      # handed on again at the next start
+        store = self._open_store()
+        if store is not None:
+            try:
+                store.handed(snapshot.id)
+            except StoreError as exc:
+                self._log("error", "netconsole-incidents: cannot mark a hand-off: %s" % exc)
+
+    def close(self):
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+# -- the destination's three calls ------------------------------------------------
+
+def start_stage(opts: dict, state_dir: str, log, counters):
+    """The running stage, or None with symbolize("no")."""
+    if not opts.get("symbolize"):
+        return None
+    stage = SymbolizeStage(opts, state_dir, log, counters)
+    stage.start()
+    return stage
+
+
+def attach(sink, stage, on_alert, enabled: bool = True) -> None:
+    """sink.set_alerts(), through the stage when there is one (it also symbolizes
+    when no alerts are configured: the store gets the symbols all the same)."""
+    if stage is None:
+        sink.set_alerts(on_alert, enabled=enabled)
+        return
+    stage.on_alert = on_alert
+    sink.set_alerts(stage.submit)
+
+
+def stop(stage) -> None:
+    if stage is not None:
+        stage.stop()
+        stage.close()

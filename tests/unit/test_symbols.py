@@ -1,0 +1,151 @@
+"""The symbolizer's pure core (symbols/): frame parsing, the ELF reader, lookup by
+release with hostile names refused, the address math of a relocatable object
+against real binutils (a tiny object built by gcc here), the guilty file,
+MAINTAINERS, debuginfod URL handling, the store step."""
+
+import shutil
+import subprocess
+
+import pytest
+
+from syslogng_netconsole.incidents.incident import Incident
+from syslogng_netconsole.incidents.store import Store
+from syslogng_netconsole.symbols import debuginfod, elf, frames, lookup, maintainers, service
+from syslogng_netconsole.symbols.symbolize import annotate, guilty_file, symbolize
+from syslogng_netconsole.symbols.tool import Addr2line, parse_output
+
+REPORT = """BUG: kernel NULL pointer dereference, address: 0000000000000000
+RIP: 0010:crash_here+0x%x/0x%x [demo]
+Call Trace:
+ <TASK>
+ caller+0x%x/0x%x [demo]
+ ? 0xffffffffc036c000
+ ? do_sys_openat2+0x9b/0x170
+ do_one_initcall+0x59/0x220
+"""
+
+SOURCE = r"""
+static int sink;
+__attribute__((noinline)) void crash_here(volatile int *p)
+{
+	*p = 42;	/* MARK:crash */
+}
+static inline void helper(volatile int *p)
+{
+	crash_here(p);	/* MARK:inlined */
+}
+__attribute__((noinline)) int caller(volatile int *p)
+{
+	helper(p);
+	return sink;
+}
+"""
+
+
+def test_parse_kinds_and_modules():
+    fs = frames.parse(REPORT % (0x11, 0x21, 0x50, 0x1000))
+    assert [(f.func, f.module, f.kind) for f in fs] == [
+        ("crash_here", "demo", "exact"), ("caller", "demo", "return"),
+        ("do_sys_openat2", "", "unreliable"), ("do_one_initcall", "", "return")]
+    assert fs[0].lookup_off == 0x11 and fs[1].lookup_off == 0x4f
+    f = frames.parse_line(0, " foo+0x1/0x2 [mod_a 0123456789abcdef0123456789abcdef01234567]")
+    assert f.build_id == "0123456789abcdef0123456789abcdef01234567"
+    assert frames.parse_line(0, "WARNING: CPU: 0 PID: 1 at x.c:5 f+0x1d/0x30 [m]").kind == "exact"
+
+
+def test_hostile_names_never_reach_a_path(tmp_path):
+    assert frames.parse_line(0, " f+0x1/0x2 [../../etc]") is None or \
+        frames.parse_line(0, " f+0x1/0x2 [../../etc]").module == ""
+    for release in ("../../etc", "6.1/../x", "", "a b", "x" * 200):
+        assert not lookup.release_ok(release)
+    loc = lookup.Locator([str(tmp_path)])
+    assert loc.find("../..", "nctest") == (None, "no-debug-file")
+    assert loc.find("6.1.0-1-amd64", "../x")[0] is None
+    assert loc.candidates("6.1", "", "../../zz") == []
+
+
+def build_object(tmp_path):
+    if not shutil.which("gcc"):
+        pytest.skip("gcc missing")
+    src = tmp_path / "demo.c"
+    src.write_text(SOURCE)
+    obj = tmp_path / "demo.ko"
+    subprocess.run(["gcc", "-c", "-g", "-O2", "-fno-pic", "-ffunction-sections",
+                    "-Wl,--build-id", "-o", str(obj), str(src)], check=True, cwd=str(tmp_path))
+    return src, obj
+
+
+def mark(src, tag):
+    return [i for i, ln in enumerate(src.read_text().splitlines(), 1) if "MARK:" + tag in ln][0]
+
+
+def test_relocatable_object_against_real_addr2line(tmp_path):
+    src, obj = build_object(tmp_path)
+    e = elf.read_file(str(obj))
+    assert e.type == elf.ET_REL and e.has_dwarf()
+    syms = e.symbols()
+    crash, caller = syms["crash_here"][0], syms["caller"][0]
+    assert crash.section == ".text.crash_here"      # -ffunction-sections: its own section
+    rel = tmp_path / "dbg" / "lib" / "modules" / "6.1.0-9-amd64" / "extra"
+    rel.mkdir(parents=True)
+    shutil.copy2(str(obj), str(rel / "demo.ko"))
+    # an offset inside crash_here, and caller's return address (the call + its length)
+    text = REPORT % (1, crash.size, caller.size - 1, caller.size)
+    r = symbolize(text, "6.1.0-9-amd64", lookup.Locator([str(tmp_path / "dbg")]), Addr2line())
+    demo = [f for f in r["frames"] if f["module"] == "demo"]
+    assert all(f["locations"] for f in demo), r
+    assert demo[0]["locations"][0]["file"] == "demo.c"
+    assert demo[0]["locations"][0]["line"] in (mark(src, "crash") - 2, mark(src, "crash") - 1,
+                                               mark(src, "crash"))
+    assert r["guilty_file"] == "demo.c" and r["sources"] == {"dir": 2}
+    assert r["status"] == "partial" and "no-debug-file" in r["reason"]   # no vmlinux here
+    shown = annotate(text, r)
+    assert "crash_here+0x1/0x%x [demo] (demo.c:" % crash.size in shown
+
+
+def test_addr2line_output_with_inlined_frames():
+    out = parse_output("0x0000000000000010\nhelper\n/src/a.c:9\ncaller\n/src/a.c:13 "
+                       "(discriminator 2)\n0x0000000000000020\n??\n??:0\n")
+    assert [(l.func, l.file, l.line) for l in out[0x10]] == [("helper", "/src/a.c", 9),
+                                                            ("caller", "/src/a.c", 13)]
+    assert [l.file for l in out[0x20]] == [""]
+
+
+def test_guilty_file_skips_reporting_and_headers():
+    fr = [{"kind": "exact", "func": "dump_stack", "locations": [
+              {"func": "dump_stack", "file": "lib/dump_stack.c", "line": 1}]},
+          {"kind": "unreliable", "func": "x", "locations": [{"func": "x", "file": "a.c", "line": 1}]},
+          {"kind": "return", "func": "foo", "locations": [
+              {"func": "list_add", "file": "include/linux/list.h", "line": 3},
+              {"func": "foo", "file": "drivers/foo/foo.c", "line": 7}]}]
+    assert guilty_file(fr) == "drivers/foo/foo.c"
+
+
+def test_maintainers_most_specific_entry():
+    m = maintainers.Maintainers("NETWORKING DRIVERS\nM:\tA <a@x>\nL:\tnetdev@vger.kernel.org\n"
+                                "F:\tdrivers/net/\n\nVIRTIO NET\nL:\tvirt@x\nF:\tdrivers/net/virtio_net.c\n")
+    assert m.lookup("drivers/net/virtio_net.c")["name"] == "VIRTIO NET"
+    assert m.lookup("drivers/net/e1000/x.c")["lists"] == ["netdev@vger.kernel.org"]
+    assert m.lookup("fs/x.c") == {}
+
+
+def test_debuginfod_urls_and_redaction(tmp_path):
+    assert service.debuginfod_urls("", {"DEBUGINFOD_URLS": "https://a/ ftp://b http://c"}) == \
+        ["https://a", "http://c"]
+    assert service.debuginfod_urls("none", {"DEBUGINFOD_URLS": "https://a"}) == []
+    with pytest.raises(ValueError):
+        service.check_urls("file:///etc")
+    assert debuginfod.redact("https://u:secret@h:8002/p") == "https://h:8002/p"
+    c = debuginfod.Debuginfod(["http://127.0.0.1:9"], str(tmp_path))
+    assert c.fetch("../../etc/passwd") is None and c.last_error == "bad-build-id"
+
+
+def test_store_keeps_the_symbols(tmp_path):
+    s = Store(str(tmp_path))
+    inc = Incident(host="h", type="BUG", title="t", signature="s", text="x")
+    assert s.add(inc, 1.0)
+    assert s.set_symbols(inc.id, {"status": "ok", "frames": []}, "a.c", {"name": "N"})
+    got = s.get(inc.id)
+    assert got["guilty_file"] == "a.c" and got["symbols"]["status"] == "ok"
+    assert not s.set_symbols("nope", {}, None)
+    s.close()
