@@ -17,7 +17,7 @@ from typing import Callable, Optional
 def judge(inc, seen_before: Callable[[str, Optional[str]], dict],
           other_releases: Callable[[str], int]) -> None:
     """Set inc.new and inc.new_on_release. `seen_before(signature, release)` is
-    store.seen_before's counts; `other_releases(release)` the number of other
+    store.seen_before (whether: 1 or 0); `other_releases(release)` the number of other
     releases the fleet is known to run."""
     seen = seen_before(inc.signature, inc.release)
     inc.new = seen["any"] == 0

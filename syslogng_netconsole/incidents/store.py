@@ -66,6 +66,9 @@ _MIGRATIONS = {
         # symbolized reports (issue 14): the guilty file, for queries; the frames'
         # file:line are in `data` (Incident.symbols)
         "ALTER TABLE incidents ADD COLUMN guilty_file TEXT",
+        # novelty (seen_before) asks per stored incident whether its signature is
+        # known on a release: a storm of one bug must not scan every earlier row
+        "CREATE INDEX incidents_signature_release ON incidents(signature, release)",
     ],
 }
 
@@ -283,12 +286,14 @@ class Store:
                                              " incidents GROUP BY 1, 2, 3")]
 
     def seen_before(self, signature: str, release: Optional[str]) -> dict:
-        """What the store holds of `signature`: incidents on any release, on
-        `release`, on other known releases."""
-        r = self._read("SELECT COUNT(*), coalesce(SUM(release = ?), 0),"
-                       " coalesce(SUM(release IS NOT NULL AND release != ?), 0)"
-                       " FROM incidents WHERE signature = ?",
-                       (release or "", release or "", signature))[0]
+        """Whether the store holds `signature` (1 or 0): on any release, on
+        `release`, on another known release. EXISTS, not COUNT: a storm stores a
+        thousand incidents of one signature and asks this for each."""
+        r = self._read("SELECT EXISTS(SELECT 1 FROM incidents WHERE signature = ?),"
+                       " EXISTS(SELECT 1 FROM incidents WHERE signature = ? AND release = ?),"
+                       " EXISTS(SELECT 1 FROM incidents WHERE signature = ?"
+                       " AND release IS NOT NULL AND release != ?)",
+                       (signature, signature, release or "", signature, release or ""))[0]
         return {"any": r[0], "this_release": r[1], "other_releases": r[2]}
 
     def other_releases(self, release: str) -> int:

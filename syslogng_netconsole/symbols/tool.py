@@ -76,9 +76,14 @@ class Addr2line:
     def __init__(self, binary: str = "addr2line", readelf: str = "readelf",
                  timeout: float = 60.0):
         self.binary, self.readelf, self.timeout = binary, readelf, timeout
+        self._found = False
 
     def available(self) -> bool:
-        return shutil.which(self.binary) is not None
+        # asked per incident: a PATH search each time showed in a storm's profile;
+        # once found it is kept (a tool removed later fails its run: ToolError)
+        if not self._found:
+            self._found = shutil.which(self.binary) is not None
+        return self._found
 
     def _run(self, argv: List[str], timeout: Optional[float]) -> str:
         try:

@@ -230,3 +230,38 @@ def test_incidents_are_found_by_the_host_s_own_name(tmp_path):
     assert [r["id"] for r in s.list(host="db-17")] == [named.id]
     assert [r["id"] for r in s.list(host="10.0.0.7")] == [named.id]
     assert s.list(host="db-1") == []
+
+
+def test_incident_to_dict_is_asdict_and_a_copy():
+    """to_dict() is hand-written for speed: it must stay what dataclasses.asdict gives
+    (every field, a new field included) and share no list or dict with the incident."""
+    import dataclasses
+    inc = Incident("h", "BUG", "t", "s", "text", alt_titles=["a"], frames=["f"], modules=["m"],
+                   labels={"rack": "1"}, symbols={"frames": [{"locations": [{"line": 1}]}]},
+                   subsystem={"name": "x", "lists": ["l"]})
+    want = dataclasses.asdict(inc)
+    want["id"] = inc.id
+    got = inc.to_dict()
+    assert got == want
+    for name, value in got.items():
+        if isinstance(value, (list, dict)):
+            assert value is not getattr(inc, name), name
+    assert got["symbols"]["frames"] is not inc.symbols["frames"]
+
+
+def test_seen_before_answers_from_the_index(tmp_path):
+    """A storm stores thousands of incidents of one signature and asks seen_before for
+    each: it must not scan them (it once counted every row of the signature)."""
+    st = Store(str(tmp_path))
+    for i in range(3):
+        st.add(Incident("10.0.0.%d" % i, "BUG", "t", "sig", "x", release="6.1", boot=i), 1.0 + i)
+    st.add(Incident("10.0.1.1", "BUG", "t", "other", "x", release="6.12"), 9.0)
+    assert st.seen_before("sig", "6.1") == {"any": 1, "this_release": 1, "other_releases": 0}
+    assert st.seen_before("sig", "6.12") == {"any": 1, "this_release": 0, "other_releases": 1}
+    assert st.seen_before("new", "6.1") == {"any": 0, "this_release": 0, "other_releases": 0}
+    assert st.seen_before("sig", None) == {"any": 1, "this_release": 0, "other_releases": 1}
+    db = sqlite3.connect(str(tmp_path / DB_NAME))
+    plan = db.execute("EXPLAIN QUERY PLAN SELECT 1 FROM incidents WHERE signature = ?"
+                      " AND release IS NOT NULL AND release != ?", ("sig", "6.1")).fetchall()
+    assert all("COVERING INDEX incidents_signature_release" in r[-1] for r in plan), plan
+    st.close()
