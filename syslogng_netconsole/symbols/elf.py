@@ -11,6 +11,7 @@ from typing import Dict, List, NamedTuple, Optional
 
 ET_REL, ET_EXEC, ET_DYN = 1, 2, 3
 SHT_SYMTAB, SHT_NOTE = 2, 7
+STT_NOTYPE = 0
 STT_FUNC = 2
 NT_GNU_BUILD_ID = 3
 MAX_SECTIONS = 100000
@@ -137,8 +138,11 @@ class Elf:
                     name_i, info, _, shndx, value, size = f
                 else:
                     name_i, value, size, info, _, shndx = f
-                is_func = (info & 0xF) == STT_FUNC
-                if funcs_only and not is_func:
+                kind = info & 0xF
+                is_func = kind == STT_FUNC
+                # assembly entry points are labels without a type (e.g.
+                # entry_SYSCALL_64_after_hwframe): defined ones count as code
+                if funcs_only and not (is_func or (kind == STT_NOTYPE and shndx)):
                     continue
                 name = self._string(strtab.offset, strtab.size, name_i)
                 if not name:

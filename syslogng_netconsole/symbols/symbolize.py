@@ -54,7 +54,7 @@ class _DebugFile:
         if not syms:
             return None
         same = [s for s in syms if s.size == frame.size] or syms
-        sym = same[0]
+        sym = ([s for s in same if s.is_func] or same)[0]     # a function over a label
         if sym.size and frame.off > max(sym.size, frame.size):
             return None
         addr = sym.value + frame.lookup_off
@@ -158,11 +158,15 @@ def _lookup(dbg, group, frames, out, tool, timeout, reasons) -> int:
 
 def guilty_file(frames: List[dict]) -> Optional[str]:
     """The first file of a reliable frame that is not reporting or helper code
-    (the title's frame skip list, plus headers and the reporting files)."""
+    (the title's frame skip list, plus headers and the reporting files). None when
+    that frame could not be symbolized: a later frame's file would be a guess (a
+    module without its debug file leaves init/main.c, do_one_initcall's, next)."""
     skip = skip_re(())
     for d in frames:
         if d["kind"] == "unreliable":
             continue
+        if not d["locations"] and not skip(d["func"]):
+            return None
         for loc in d["locations"]:
             if skip(loc["func"] or d["func"]) or GUILTY_FILE_SKIP.match(loc["file"]):
                 continue

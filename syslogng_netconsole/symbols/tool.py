@@ -54,10 +54,14 @@ def parse_output(text: str) -> Dict[int, List[Location]]:
 
 
 def parse_roots(text: str) -> List[str]:
-    """Directories source paths are relative to: the compilation directories and
-    the directory of each absolute compilation unit name (an out-of-tree module's
-    source folder), longest first."""
-    roots = set()
+    """Prefixes source paths are shown without, longest first: the compilation
+    directories; the kernel tree of an out-of-tree build (Debian builds in
+    TREE/debian/build/build_FLAVOUR: its C files are named "debian/build/
+    build_FLAVOUR/init/main.c" and its assembly files TREE/arch/...), so that
+    both read init/main.c and arch/...; and the directory of each absolute
+    compilation unit name outside such a tree (an out-of-tree module's source
+    folder)."""
+    dirs, names = set(), []
     for ln in text.splitlines():
         if "DW_AT_comp_dir" not in ln and "DW_AT_name" not in ln:
             continue
@@ -66,9 +70,19 @@ def parse_roots(text: str) -> List[str]:
         if not value.startswith("/"):
             continue
         if "DW_AT_comp_dir" in ln:
-            roots.add(value.rstrip("/"))
+            dirs.add(value.rstrip("/"))
         elif value.endswith((".c", ".S", ".rs")):
-            roots.add(value.rsplit("/", 1)[0])
+            names.append(value)
+    roots = set(dirs)
+    trees = set()
+    for d in dirs:
+        tree, sep, build = d.partition("/debian/build/")
+        if sep and tree:
+            trees.add(tree)
+            roots.update((tree, "debian/build/" + build))
+    for name in names:
+        if not any(name.startswith(t + "/") for t in trees):
+            roots.add(name.rsplit("/", 1)[0])
     return sorted(roots, key=len, reverse=True)
 
 

@@ -12,6 +12,7 @@ from syslogng_netconsole.incidents.incident import Incident
 from syslogng_netconsole.incidents.store import Store
 from syslogng_netconsole.symbols import debuginfod, elf, frames, lookup, maintainers, service
 from syslogng_netconsole.symbols.symbolize import annotate, guilty_file, symbolize
+from syslogng_netconsole.symbols import symbolize as symbolize_mod, tool
 from syslogng_netconsole.symbols.tool import Addr2line, parse_output
 
 REPORT = """BUG: kernel NULL pointer dereference, address: 0000000000000000
@@ -119,6 +120,48 @@ def test_guilty_file_skips_reporting_and_headers():
               {"func": "list_add", "file": "include/linux/list.h", "line": 3},
               {"func": "foo", "file": "drivers/foo/foo.c", "line": 7}]}]
     assert guilty_file(fr) == "drivers/foo/foo.c"
+
+
+def test_guilty_file_unknown_when_the_guilty_frame_is_not_symbolized():
+    """A module frame without its debug file comes first: the next file (init/main.c,
+    do_one_initcall's) would be a guess."""
+    fr = [{"kind": "exact", "func": "nctest_null_deref", "locations": []},
+          {"kind": "return", "func": "do_one_initcall", "locations": [
+              {"func": "do_one_initcall", "file": "init/main.c", "line": 1271}]}]
+    assert guilty_file(fr) is None
+
+
+def test_paths_relative_to_the_kernel_tree_of_a_debian_build():
+    """Debian's vmlinux (measured, linux-image-6.1.0-57-amd64-dbg): comp_dir is
+    TREE/debian/build/build_amd64_none_amd64, C files read
+    debian/build/build_amd64_none_amd64/init/main.c, assembly TREE/arch/...; an
+    out-of-tree module's absolute unit name gives its own folder."""
+    tree = "/build/reproducible-path/linux-6.1.192"
+    text = ("    <15>   DW_AT_name        : (indirect string, offset: 0): %s/arch/x86/kernel/head_64.S\n"
+            "    <19>   DW_AT_comp_dir    : (indirect string, offset: 0x41): %s/debian/build/build_amd64_none_amd64\n"
+            "    <9>   DW_AT_name        : (indirect string, offset: 0x9): /src/nctest/nctest.c\n"
+            % (tree, tree))
+    roots = tool.parse_roots(text)
+    class F(symbolize_mod._DebugFile):
+        def __init__(self):
+            self.roots = roots
+    f = F()
+    assert f.relative("debian/build/build_amd64_none_amd64/init/main.c") == "init/main.c"
+    assert f.relative(tree + "/arch/x86/entry/entry_64.S") == "arch/x86/entry/entry_64.S"
+    assert f.relative("/src/nctest/nctest.c") == "nctest.c"
+    assert tree + "/arch/x86/kernel" not in roots    # not every kernel file's own folder
+
+
+def test_assembly_labels_are_symbols(tmp_path):
+    """entry_SYSCALL_64_after_hwframe is a label without a type in vmlinux: found."""
+    src = tmp_path / "entry.S"
+    src.write_text(".text\n.globl entry_a\n.type entry_a, @function\nentry_a:\n nop\n"
+                   ".globl entry_a_after\nentry_a_after:\n nop\n ret\n")
+    obj = tmp_path / "entry.o"
+    subprocess.run(["gcc", "-c", "-o", str(obj), str(src)], check=True)
+    syms = elf.read_file(str(obj)).symbols()
+    assert syms["entry_a"][0].is_func and not syms["entry_a_after"][0].is_func
+    assert syms["entry_a_after"][0].value == 1
 
 
 def test_maintainers_most_specific_entry():
