@@ -193,7 +193,10 @@ def annotate(text: str, symbols: Optional[dict]) -> str:
         i = d.get("line")
         if not locs or not isinstance(i, int) or not 0 <= i < len(lines) or i in extra:
             continue
-        add = [" (%s)" % where(locs)]
+        inner = locs[0].get("func")
+        # code inlined into the frame's function: name it, as decode_stacktrace.sh does
+        add = [" (%s)" % where(locs) if not inner or inner == d.get("func") or len(locs) == 1
+               else " (%s: %s)" % (where(locs), inner)]
         for loc in locs[1:]:
             add.append("    (inlined by) %s (%s:%d)" % (loc["func"], loc["file"], loc["line"]))
         extra[i] = add

@@ -193,11 +193,24 @@ def test_debuginfod_down_degrades_quickly(oops, tmp_path):
 
 
 def test_vmlinux_frames(oops):
-    run, _row, _alert, _dbg, kver, _stats = oops
+    run, _row, _alert, dbg, kver, _stats = oops
     if not os.path.exists("/usr/lib/debug/boot/vmlinux-%s" % kver):
         pytest.skip("linux-image-%s-dbg is not installed (5.6 GB; too big for CI): "
                     "no vmlinux frames to check" % kver)
-    found = analyze(run.pcap, "--symbols", "/usr/lib/debug", timeout=600)
-    kernel = [f for f in found[0]["symbols"]["frames"] if not f["module"] and f["kind"] != "unreliable"]
+    found = analyze(run.pcap, "--symbols", "/usr/lib/debug", "--symbols", str(dbg), timeout=600)
+    symbols = found[0]["symbols"]
+    kernel = [f for f in symbols["frames"] if not f["module"] and f["kind"] != "unreliable"]
     assert kernel and all(f["locations"] for f in kernel), kernel
-    print("\n" + json.dumps(kernel, indent=1))
+    # shown relative to the kernel tree, as in a kernel checkout (Debian builds out of
+    # tree: its DWARF names debian/build/build_FLAVOUR/... and absolute paths)
+    files = {loc["file"] for f in symbols["frames"] for loc in f["locations"]}
+    assert not [p for p in files if p.startswith(("/", "debian/", "."))], files
+    assert "init/main.c" in files and "arch/x86/entry/entry_64.S" in files, files
+    assert symbols["status"] == "ok" and found[0]["guilty_file"] == "nctest.c"
+    check_module_frames(symbols)
+    shown = subprocess.run([sys.executable, "-m", "syslogng_netconsole", "analyze", "--text",
+                            "--symbols", "/usr/lib/debug", "--symbols", str(dbg), str(run.pcap)],
+                           capture_output=True, text=True, cwd=str(REPO), timeout=600).stdout
+    assert "do_one_initcall+0x" in shown and "(init/main.c:" in shown, shown
+    assert "(nctest.c:%d)" % marker_line("oops") in shown, shown
+    print("\n" + shown)

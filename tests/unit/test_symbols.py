@@ -192,3 +192,17 @@ def test_store_keeps_the_symbols(tmp_path):
     assert got["guilty_file"] == "a.c" and got["symbols"]["status"] == "ok"
     assert not s.set_symbols("nope", {}, None)
     s.close()
+
+
+def test_annotate_names_the_inlined_function():
+    text = "Call Trace:\n do_syscall_64+0x5d/0xb0\n foo+0x1/0x2"
+    sym = {"frames": [
+        {"line": 1, "func": "do_syscall_64", "locations": [
+            {"func": "do_syscall_x64", "file": "arch/x86/entry/common.c", "line": 46},
+            {"func": "do_syscall_64", "file": "arch/x86/entry/common.c", "line": 76}]},
+        {"line": 2, "func": "foo", "locations": [{"func": "foo", "file": "a.c", "line": 3}]}]}
+    assert annotate(text, sym).split("\n") == [
+        "Call Trace:",
+        " do_syscall_64+0x5d/0xb0 (arch/x86/entry/common.c:46: do_syscall_x64)",
+        "    (inlined by) do_syscall_64 (arch/x86/entry/common.c:76)",
+        " foo+0x1/0x2 (a.c:3)"]
