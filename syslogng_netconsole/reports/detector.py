@@ -33,7 +33,6 @@ looked for in the first 1000 lines.
 """
 
 import re
-from collections import deque
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
@@ -133,7 +132,7 @@ class _DetectorStream:
 
     def __init__(self, boot):
         self.open: Dict[str, List[_Report]] = {}
-        self.prefix: Dict[str, deque] = {}
+        self.prefix: Dict[str, List[str]] = {}
         self.last_time = 0.0
         self.boot = boot
         self.line_no = 0
@@ -356,13 +355,7 @@ class Detector:
         if not reps and ctx.startswith("C") and st.open:
             reps = [r for lst in st.open.values() for r in lst if r.cpu_traceback]
         if not reps:
-            buf = st.prefix.get(ctx)
-            if buf is None:
-                if len(st.prefix) >= self.limits.max_contexts:
-                    st.prefix.clear()
-                buf = st.prefix[ctx] = deque(maxlen=self.limits.prefix_lines)
-            if text:
-                buf.append(text)
+            self._keep_prefix(st, ctx, text)
             return
         if ctx in ("", "console"):
             for marker in kinds.INFO_WITH_STACK:
@@ -370,10 +363,24 @@ class Detector:
                     # another stack is coming: without caller tags it would mix in
                     for rep in list(reps):
                         self._close(st, rep)
-                    st.prefix.setdefault(ctx, deque(maxlen=self.limits.prefix_lines)).append(text)
+                    self._keep_prefix(st, ctx, text)
                     return
         for rep in list(reps):
             self._append(st, rep, ctx, ts, text, rec, now)
+
+    def _keep_prefix(self, st: _DetectorStream, ctx: str, text: str) -> None:
+        """The last prefix_lines lines of a context outside any report. A list, not a
+        deque(maxlen): a deque takes ~600 bytes however short, and a boot log shows
+        dozens of contexts per host (10,000 idle hosts: bench/storm.py S2)."""
+        buf = st.prefix.get(ctx)
+        if buf is None:
+            if len(st.prefix) >= self.limits.max_contexts:
+                st.prefix.clear()
+            buf = st.prefix[ctx] = []
+        if text:
+            buf.append(text)
+            if len(buf) > self.limits.prefix_lines:
+                del buf[0]
 
     def _close_all(self, st: _DetectorStream) -> None:
         for lst in list(st.open.values()):

@@ -135,3 +135,20 @@ def test_plus_era_pieces_are_joined_into_one_line_and_one_report():
     assert mods[0].continued >= 5 and core.counters["cont_orphans"] == 0
     assert [r.text for r in out] == [r.text for r in recs[start:]]
     assert summary(detect(out)) == summary(detect(recs))
+
+
+def test_prefix_buffers_stay_small_for_many_contexts():
+    """An idle host keeps the last lines of each printk context (the prefix of a report
+    that may start there): short lists, not ~600-byte deques (S2 of bench/storm.py)."""
+    import sys
+    from syslogng_netconsole.ingest.records import Record
+    det = Detector()
+    for i in range(40):
+        for n in range(7):
+            det.feed(Record(host="h", text="line %d of task %d" % (n, i), caller="T%d" % i,
+                            ts_us=i * 1000 + n), 1.0)
+    (st,) = det._streams.values()
+    assert len(st.prefix) == 40
+    assert all(b == ["line %d of task %d" % (n, i) for n in range(2, 7)]
+               for i, b in ((int(k[1:]), v) for k, v in st.prefix.items()))
+    assert max(sys.getsizeof(b) for b in st.prefix.values()) < 200
