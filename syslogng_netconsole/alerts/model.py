@@ -15,7 +15,10 @@ from syslogng_netconsole.alerts import sanitize
 from syslogng_netconsole.hosts import labels as hostlabels
 from syslogng_netconsole.reports import kinds
 
-# version of the alert document (webhook body, jsonfile line): bump on any change
+# version of the alert document (webhook body, jsonfile line): bump on any
+# incompatible change (a field removed, renamed or changing meaning or type); added
+# fields keep it (docs/alerts.md: "fields may be added"), as issue 14's symbols,
+# guilty_file and subsystem did
 ALERT_SCHEMA_VERSION = 1
 SEVERITIES = ("info", "warning", "error", "critical")
 

@@ -176,17 +176,25 @@ class Store:
                     subsystem: Optional[dict] = None) -> bool:
         """Add the symbolizer's result to a stored incident; False if it is not
         (or no longer) stored."""
+        return self.set_symbols_many([(incident_id, symbols, guilty_file, subsystem)]) == 1
+
+    def set_symbols_many(self, results: Iterable[tuple]) -> int:
+        """set_symbols() for many (id, symbols, guilty_file, subsystem), in one
+        transaction (a storm symbolizes hundreds at once); how many were stored."""
+        n = 0
         with self._transaction() as db:
-            row = db.execute("SELECT data FROM incidents WHERE id = ?",
-                             (incident_id,)).fetchone()
-            if row is None:
-                return False
-            d = json.loads(row[0])
-            d["symbols"], d["guilty_file"], d["subsystem"] = symbols, guilty_file, \
-                subsystem or {}
-            db.execute("UPDATE incidents SET data = ?, guilty_file = ? WHERE id = ?",
-                       (json.dumps(d), guilty_file, incident_id))
-            return True
+            for incident_id, symbols, guilty_file, subsystem in results:
+                row = db.execute("SELECT data FROM incidents WHERE id = ?",
+                                 (incident_id,)).fetchone()
+                if row is None:
+                    continue
+                d = json.loads(row[0])
+                d["symbols"], d["guilty_file"], d["subsystem"] = symbols, guilty_file, \
+                    subsystem or {}
+                db.execute("UPDATE incidents SET data = ?, guilty_file = ? WHERE id = ?",
+                           (json.dumps(d), guilty_file, incident_id))
+                n += 1
+        return n
 
     def prune(self, before: float) -> int:
         """Delete the incidents stored before wall time `before`; how many."""
@@ -207,8 +215,12 @@ class Store:
 
     def handed(self, incident_id: str) -> None:
         """The incident reached the alerts (or there are none): no hand-off at restart."""
+        self.handed_many([incident_id])
+
+    def handed_many(self, incident_ids: Iterable[str]) -> None:
+        """handed() for many, in one transaction."""
         with self._transaction() as db:
-            db.execute("DELETE FROM handoff WHERE id = ?", (incident_id,))
+            db.executemany("DELETE FROM handoff WHERE id = ?", [(i,) for i in incident_ids])
 
     def unhanded(self) -> List[Incident]:
         """Stored incidents whose hand-off to the alerts never finished, oldest first."""

@@ -10,6 +10,11 @@ was stored, whichever comes first (unsymbolized then, counted ``symbolize_late``
 store still gets the symbols when they come). Only then is the hand-off marked done
 in the store, so a crash in between hands it on again at the next start.
 
+A storm queues hundreds at once, and both threads compete for the GIL with the
+source's socket reader: each takes every queued item there is (at most BATCH) and
+writes once per batch (Store.set_symbols_many, Store.handed_many), not once per
+incident. A report with no frame is not waited for.
+
 Options (merged into the destination's table, checked in init()): symbolize,
 debug_dirs, debuginfod_urls, debuginfod_cache_size, symbolize_wait,
 symbolize_timeout, maintainers_file.
@@ -29,6 +34,8 @@ from syslogng_netconsole.symbols import service
 from syslogng_netconsole.threads import name_os_thread
 
 MAX_QUEUE = 1000            # incidents waiting; beyond, new ones skip symbolization
+BATCH = 200                 # items a thread takes at once: one store transaction for all
+FLUSH_EVERY = 0.25          # seconds of symbolizing after which the done ones are stored
 
 
 def _dirs(v) -> list:
@@ -113,43 +120,78 @@ class SymbolizeStage:
         if getattr(inc, "symbols", None):
             item.done.set()             # handed on again after a restart: done before
         else:
-            self._work.put(item)
+            if not service.has_frames(inc.text):
+                item.done.set()         # no frame to look up: the alert need not wait
+            self._work.put(item)        # (the store still gets the "no-frames" result)
         self._release.put(item)
         return DEFERRED
 
     # -- worker -----------------------------------------------------------------
 
+    @staticmethod
+    def _more(q, limit=BATCH - 1):
+        """Whatever `q` holds now, up to `limit` items, without waiting."""
+        items = []
+        while len(items) < limit:
+            try:
+                items.append(q.get_nowait())
+            except queue.Empty:
+                break
+        return items
+
     def _run_work(self):
         name_os_thread("nc-symbolize")
         while True:
-            item = self._work.get()
-            if item is None or self._stop.is_set():
+            batch = [self._work.get()] + self._more(self._work)
+            stop = None in batch or self._stop.is_set()
+            items = [i for i in batch if i is not None]
+            if stop:
+                for item in items:
+                    item.done.set()
                 return
-            try:
-                self._symbolize(item)
-            except Exception as exc:    # never lose the thread
-                self.counters["symbolize_errors"] += 1
-                self._log("error", "netconsole-incidents: symbolizer: %r" % (exc,))
-            finally:
-                item.done.set()
+            results, flush_at = [], time.monotonic() + FLUSH_EVERY
+            for item in items:
+                results.append(self._symbolize(item))
+                if time.monotonic() >= flush_at:    # slow tools: store what is done
+                    self._store_symbols(results)
+                    results, flush_at = [], time.monotonic() + FLUSH_EVERY
+            self._store_symbols(results)
 
     def _symbolize(self, item):
+        """One item's (item, id, symbols, guilty, subsystem), or (item, None...)."""
         inc = item.inc
-        symbols, guilty, subsystem = self.symbolizer.run(inc.text, inc.release)
-        for k, v in self.symbolizer.counters.items():
-            self.counters[k] = v
-        if self.symbolizer.debuginfod is not None:
-            for k, v in self.symbolizer.debuginfod.counters.items():
-                self.counters["debuginfod_" + k] = v
+        try:
+            symbols, guilty, subsystem = self.symbolizer.run(inc.text, inc.release)
+        except Exception as exc:    # never lose the thread
+            self.counters["symbolize_errors"] += 1
+            self._log("error", "netconsole-incidents: symbolizer: %r" % (exc,))
+            return (item, None, None, None, None)
         with self._lock:
             inc.guilty_file, inc.subsystem, inc.symbols = guilty, subsystem, symbols
-        store = self._open_store()
+        return (item, inc.id, symbols, guilty, subsystem)
+
+    def _store_symbols(self, results):
+        """All of them in one transaction, then the items are done (released)."""
+        self._copy_counters()
+        rows = [r[1:] for r in results if r[1] is not None]
+        store = self._open_store() if rows else None
         if store is not None:
             try:
-                store.set_symbols(inc.id, symbols, guilty, subsystem)
+                store.set_symbols_many(rows)
             except StoreError as exc:
                 self.counters["symbolize_store_errors"] += 1
                 self._log("error", "netconsole-incidents: cannot store symbols: %s" % exc)
+        for r in results:
+            r[0].done.set()
+
+    def _copy_counters(self):
+        for k, v in self.symbolizer.counters.items():
+            self.counters[k] = v
+        for k, v in self.symbolizer.locator.counters.items():
+            self.counters["symbolize_" + k] = v
+        if self.symbolizer.debuginfod is not None:
+            for k, v in self.symbolizer.debuginfod.counters.items():
+                self.counters["debuginfod_" + k] = v
 
     def _open_store(self):
         if self._store is None:
@@ -164,40 +206,51 @@ class SymbolizeStage:
 
     def _run_release(self):
         name_os_thread("nc-sym-alerts")
+        waiting = collections.deque()       # in submit order
+        stop = False
         while True:
-            item = self._release.get()
-            if item is None:
-                self._flush()
-                return
-            if not self._stop.is_set():
-                item.done.wait(max(0.0, item.deadline - time.monotonic()))
-            self._hand(item)
+            if not stop:
+                if not waiting:
+                    waiting.append(self._release.get())
+                waiting.extend(self._more(self._release))
+                if None in waiting:
+                    stop = True
+                    waiting = collections.deque(i for i in waiting if i is not None)
+            if not waiting:
+                if stop:
+                    return
+                continue
+            stopping = stop or self._stop.is_set()
+            head = waiting[0]
+            if not stopping:
+                head.done.wait(max(0.0, head.deadline - time.monotonic()))
+            now, ready = time.monotonic(), []
+            while waiting and len(ready) < BATCH and (
+                    stopping or waiting[0].done.is_set() or waiting[0].deadline <= now):
+                ready.append(waiting.popleft())
+            self._hand(ready)
 
-    def _flush(self):
-        while True:
+    def _hand(self, items):
+        """Each to the alert hook, in order; then the taken ones marked handed in
+        one transaction (a crash before: handed on again at the next start)."""
+        taken = []
+        for item in items:
+            if not item.done.is_set():
+                self.counters["symbolize_late"] += 1
+            with self._lock:
+                snapshot = copy.copy(item.inc)
             try:
-                item = self._release.get_nowait()
-            except queue.Empty:
-                return
-            if item is not None:
-                self._hand(item)
-
-    def _hand(self, item):
-        if not item.done.is_set():
-            self.counters["symbolize_late"] += 1
-        with self._lock:
-            snapshot = copy.copy(item.inc)
-        try:
-            if self.on_alert is not None:
-                self.on_alert(snapshot, item.wall)
-        except Exception as exc:
-            self.counters["alert_errors"] += 1
-            self._log("error", "netconsole-incidents: alert hook: %r" % (exc,))
-            return                      # handed on again at the next start
-        store = self._open_store()
+                if self.on_alert is not None:
+                    self.on_alert(snapshot, item.wall)
+            except Exception as exc:
+                self.counters["alert_errors"] += 1
+                self._log("error", "netconsole-incidents: alert hook: %r" % (exc,))
+                continue                # handed on again at the next start
+            taken.append(snapshot.id)
+        store = self._open_store() if taken else None
         if store is not None:
             try:
-                store.handed(snapshot.id)
+                store.handed_many(taken)
             except StoreError as exc:
                 self._log("error", "netconsole-incidents: cannot mark a hand-off: %s" % exc)
 

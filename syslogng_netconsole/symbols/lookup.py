@@ -13,6 +13,12 @@ without them (``/`` as a directory finds the host's own stripped modules in
 CONFIG_STACKTRACE_BUILD_ID: that build-id is then asked of the debuginfod client
 (debuginfod.py), if there is one.
 
+A (release, module, build-id) found nowhere is remembered as such for
+``negative_ttl`` seconds of the caller's ``clock`` (none: not remembered), so a storm
+of reports from a release without debug files costs one search, not one per report;
+a ``-dbg`` package installed meanwhile is found once that time has passed (the
+release's directory index is read again then).
+
 Names come from kernel text: a release or module name that could be a path
 trick (``..``, ``/``, odd characters) is refused before it reaches the disk.
 """
@@ -21,7 +27,7 @@ import gzip
 import lzma
 import os
 import re
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from syslogng_netconsole.symbols import elf
 from syslogng_netconsole.symbols.frames import BUILD_ID_OK, module_name_ok
@@ -30,6 +36,8 @@ RELEASE_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~-]{0,99}$")
 MODULE_EXTS = (".ko", ".ko.xz", ".ko.gz")
 MAX_INDEX = 100000          # module files indexed per (directory, release)
 MAX_SMALL = 64 << 20        # a compressed module is decompressed in memory up to this
+NEGATIVE_TTL = 60.0         # seconds a debug file found nowhere is not looked for again
+MAX_NEGATIVE = 4096         # (release, module, build-id) remembered as not found
 
 
 def release_ok(release: Optional[str]) -> bool:
@@ -57,11 +65,17 @@ def open_elf(path: str) -> elf.Elf:
 class Locator:
     """Finds debug files; remembers directory indexes and the build-ids of files."""
 
-    def __init__(self, dirs: List[str], debuginfod=None):
+    def __init__(self, dirs: List[str], debuginfod=None,
+                 clock: Optional[Callable[[], float]] = None,
+                 negative_ttl: float = NEGATIVE_TTL):
         self.dirs = [d for d in dirs if d]
         self.debuginfod = debuginfod
+        self.clock = clock
+        self.negative_ttl = negative_ttl
         self._index: Dict[Tuple[str, str], Dict[str, List[str]]] = {}
+        self._negative: Dict[Tuple[str, str, str], Tuple[float, str]] = {}
         self.last_error = ""
+        self.counters = {"negative_hits": 0}
 
     def _modules(self, root: str, release: str) -> Dict[str, List[str]]:
         key = (root, release)
@@ -105,6 +119,26 @@ class Locator:
         or (None, why not)."""
         if module and not module_name_ok(module):
             return None, "bad-name"
+        if self.clock is None or self.negative_ttl <= 0:
+            return self._find(release, module, build_id)
+        key = (release, module, build_id)
+        now = self.clock()
+        known = self._negative.get(key)
+        if known is not None:
+            if now < known[0]:
+                self.counters["negative_hits"] += 1
+                return None, known[1]
+            del self._negative[key]
+            for root in self.dirs:      # a -dbg package may have come meanwhile
+                self._index.pop((root, release), None)
+        path, source = self._find(release, module, build_id)
+        if path is None:
+            if len(self._negative) >= MAX_NEGATIVE:
+                self._negative.clear()
+            self._negative[key] = (now + self.negative_ttl, source)
+        return path, source
+
+    def _find(self, release: str, module: str, build_id: str) -> Tuple[Optional[str], str]:
         ids = [build_id] if build_id and BUILD_ID_OK.match(build_id) else []
         for path in self.candidates(release, module, build_id):
             try:

@@ -42,13 +42,22 @@ def check_urls(value: str) -> str:
     return value
 
 
+NO_FRAMES = {"status": "none", "reason": "no-frames", "frames": [], "guilty_file": None,
+             "sources": {}}
+
+
+def has_frames(text: Optional[str]) -> bool:
+    """False when the report cannot have a frame (no ``func+0x``): skipped quickly."""
+    return bool(text) and "+0x" in text
+
+
 class Symbolizer:
     def __init__(self, dirs, urls: List[str], cache_dir: str, cache_size: int = 2 << 30,
                  maintainers_file: str = "", timeout: float = 30.0,
                  clock: Optional[Callable[[], float]] = None, tool=None):
         self.debuginfod = Debuginfod(urls, cache_dir, cache_size, timeout=min(timeout, 10.0),
                                      clock=clock) if urls else None
-        self.locator = Locator(list(dirs), self.debuginfod)
+        self.locator = Locator(list(dirs), self.debuginfod, clock=clock)
         self.tool = tool or Addr2line(timeout=timeout)
         self.timeout = timeout
         self.cache = Cache()
@@ -56,7 +65,9 @@ class Symbolizer:
         self.counters = collections.Counter()
 
     def run(self, text: str, release: Optional[str]):
-        if not self.tool.available():
+        if not has_frames(text):        # most of a storm's lines: nothing to look up
+            symbols = dict(NO_FRAMES, frames=[], sources={})
+        elif not self.tool.available():
             symbols = {"status": "none", "reason": "no-addr2line", "frames": [],
                        "guilty_file": None, "sources": {}}
         else:

@@ -59,3 +59,41 @@ def test_strict_4x_stores_one_incident_per_report():
     finally:
         sng.stop()
         print(sng.stderr_tail(30))
+
+
+def test_strict_4x_takes_the_symbolizer_options_typed():
+    """Every option of the symbolizer stage set, ints and booleans unquoted (typed by
+    4.x): syslog-ng starts, and the incident is stored with its symbols field."""
+    why = chroot.why_unavailable()
+    if why:
+        pytest.skip(why)
+    import socket
+    root = chroot.ensure_chroot("trixie", PACKAGES)
+    sng = Syslogng(chroot=root, version="4.4")
+    (sng.tmp / "debug").mkdir()
+    (sng.tmp / "MAINTAINERS").write_text("DEMO\nL:\tdemo@example.org\nF:\tdrivers/demo/\n")
+    with socket.socket() as s:          # nothing listens there: a server that is down
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sng.defines["netconsole_alert_options"] = (
+        "symbolize(yes) debug_dirs('%s') debuginfod_urls('http://127.0.0.1:%d')"
+        " debuginfod_cache_size(1048576) symbolize_wait(1) symbolize_timeout(2)"
+        " maintainers_file('%s')" % (sng.inside(sng.tmp / "debug"), port,
+                                      sng.inside(sng.tmp / "MAINTAINERS")))
+    try:
+        sng.start(timeout=40)
+        lines = [("4,%d,%d,-;%s\n" % (300 + i, 7_000_000 + i, l)).encode()
+                 for i, l in enumerate(samples.OOPS_LINES)]
+        sng.sender("127.0.0.2").send_all(lines, pace=0.001)
+        found = wait_for(lambda: [r for r in stored(sng.statedir) if r.get("symbols")], 20,
+                         message="no symbolized incident on 4.x:\n" + sng.stderr_tail())
+        (r,) = found
+        assert r["symbols"]["status"] == "none"
+        # the chroot has no binutils: no-addr2line; with them, no debug file here
+        assert r["symbols"]["reason"] == "no-addr2line" or \
+            "no-debug-file" in r["symbols"]["reason"], r["symbols"]
+        err = sng.stderr_text()
+        assert "Traceback" not in err and "start-up trouble" not in err, err[-3000:]
+    finally:
+        sng.stop()
+        print(sng.stderr_tail(30))

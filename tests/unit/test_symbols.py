@@ -206,3 +206,46 @@ def test_annotate_names_the_inlined_function():
         " do_syscall_64+0x5d/0xb0 (arch/x86/entry/common.c:46: do_syscall_x64)",
         "    (inlined by) do_syscall_64 (arch/x86/entry/common.c:76)",
         " foo+0x1/0x2 (a.c:3)"]
+
+
+def test_not_found_is_remembered_until_the_ttl(tmp_path):
+    """A storm of one release without debug files searches once per TTL; a -dbg
+    package installed meanwhile is found once the TTL has passed."""
+    _src, obj = build_object(tmp_path)
+    now = [1000.0]
+    root = tmp_path / "dbg"
+    loc = lookup.Locator([str(root)], clock=lambda: now[0], negative_ttl=60.0)
+    assert loc.find("6.1.0-9-amd64", "demo") == (None, "no-debug-file")
+    assert loc.find("6.1.0-9-amd64", "demo") == (None, "no-debug-file")
+    assert loc.counters["negative_hits"] == 1
+    rel = root / "lib" / "modules" / "6.1.0-9-amd64" / "extra"
+    rel.mkdir(parents=True)
+    shutil.copy2(str(obj), str(rel / "demo.ko"))         # the -dbg package comes
+    now[0] += 59.0
+    assert loc.find("6.1.0-9-amd64", "demo") == (None, "no-debug-file")     # still cached
+    assert loc.counters["negative_hits"] == 2
+    now[0] += 2.0
+    assert loc.find("6.1.0-9-amd64", "demo") == (str(rel / "demo.ko"), "dir")
+    # another key is its own search; no clock: nothing remembered
+    assert loc.find("6.1.0-9-amd64", "other")[0] is None
+    plain = lookup.Locator([str(tmp_path / "none")])
+    plain.find("6.1", "demo")
+    plain.find("6.1", "demo")
+    assert plain.counters["negative_hits"] == 0
+
+
+def test_store_writes_many_symbols_and_hand_offs_at_once(tmp_path):
+    s = Store(str(tmp_path))
+    incs = [Incident(host="h", type="BUG", title="t", signature="s", text="x", first_seq=i)
+            for i in range(3)]
+    for inc in incs:
+        assert s.add(inc, 1.0)
+    assert s.set_symbols_many([(incs[0].id, {"status": "ok"}, "a.c", {}),
+                               ("nope", {}, None, None),
+                               (incs[2].id, {"status": "none"}, None, None)]) == 2
+    assert s.get(incs[0].id)["guilty_file"] == "a.c"
+    assert s.get(incs[2].id)["symbols"] == {"status": "none"}
+    assert "symbols" not in s.get(incs[1].id) or not s.get(incs[1].id)["symbols"]
+    s.handed_many([incs[0].id, incs[2].id])
+    assert [i.id for i in s.unhanded()] == [incs[1].id]
+    s.close()
