@@ -249,3 +249,62 @@ def test_store_writes_many_symbols_and_hand_offs_at_once(tmp_path):
     s.handed_many([incs[0].id, incs[2].id])
     assert [i.id for i in s.unhanded()] == [incs[1].id]
     s.close()
+
+
+def _elf_with_build_id(tmp_path, name, pad):
+    """A small relocatable ELF with a build-id note (ld -r --build-id) and `pad` bytes."""
+    if not (shutil.which("gcc") and shutil.which("ld")):
+        pytest.skip("gcc/ld missing")
+    src = tmp_path / (name + ".c")
+    src.write_text("const char pad_%s[%d] = {1};\nint f_%s(void) { return %d; }\n"
+                   % (name, pad, name, pad))
+    obj, out = tmp_path / (name + ".o"), tmp_path / (name + ".ko")
+    subprocess.run(["gcc", "-c", "-g", "-o", str(obj), str(src)], check=True)
+    subprocess.run(["ld", "-r", "--build-id", "-o", str(out), str(obj)], check=True)
+    return out, elf.read_file(str(out)).build_id()
+
+
+def test_debuginfod_cache_stays_under_its_cap_and_a_lying_server_is_refused(tmp_path):
+    """A real HTTP server in the elfutils layout (/buildid/HEX/debuginfo): the cache
+    keeps the most recent files within max_bytes; a reply with another build-id is
+    not cached and is counted as a bad reply."""
+    import functools
+    import http.server
+    import threading
+    files = [_elf_with_build_id(tmp_path, "m%d" % i, 20000) for i in range(3)]
+    served = {bid: path.read_bytes() for path, bid in files}
+    liar = "ab" * 20
+    served[liar] = files[0][0].read_bytes()            # answers with m0's build-id
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            parts = self.path.strip("/").split("/")
+            body = served.get(parts[1]) if len(parts) == 3 and parts[0] == "buildid" else None
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        size = max(len(b) for b in served.values())
+        cache = tmp_path / "cache"
+        c = debuginfod.Debuginfod(["http://127.0.0.1:%d" % srv.server_address[1]], str(cache),
+                                  max_bytes=2 * size + 100)
+        got = [c.fetch(bid) for _path, bid in files]
+        assert all(got), c.last_error
+        kept = sorted(p.name for p in cache.iterdir() if (p / "debuginfo").exists())
+        total = sum((p / "debuginfo").stat().st_size for p in cache.iterdir()
+                    if (p / "debuginfo").exists())
+        assert total <= 2 * size + 100 and files[2][1] in kept and len(kept) == 2, kept
+        assert c.fetch(liar) is None and c.last_error == "debuginfod-bad-reply"
+        assert not (cache / liar).exists()
+        assert c.fetch("cd" * 20) is None                 # 404: a miss, not an error
+    finally:
+        srv.shutdown()
