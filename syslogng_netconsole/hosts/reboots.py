@@ -19,14 +19,16 @@ or `poweroff -f` is whatever user space wrote before. So a clean shutdown is kno
 its user-space sequence only, and a forced one looks like a reset.
 
 The judgement waits GRACE seconds after the new boot begins: the incident of a report
-that closed late (no end marker) still cancels it. Bounded (the least recently heard
-host is forgotten). Pure: wall time is an argument.
+that closed late (no end marker) still cancels it. The incidents in their grace are
+saved across a stop or a kill (``pending_docs``/``restore``, sng/rebootstate.py).
+Bounded (the least recently heard host is forgotten). Pure: wall time is an argument.
 """
 
 import collections
 from typing import List, Optional
 
 from ..incidents.incident import Incident
+from ..incidents.store import incident_from_dict
 from ..ingest.records import Record
 from ..reports.signature import signature
 from .names import MAX_HOSTS
@@ -73,6 +75,7 @@ class BootWatch:
         self._hosts: "collections.OrderedDict[str, _Boot]" = collections.OrderedDict()
         self._pending: List[tuple] = []          # (due wall, incident)
         self.counters = collections.Counter()    # unexplained, cancelled
+        self.changed = False                     # _pending changed since pending_docs()
 
     def observe(self, rec, wall: float) -> None:
         """One record (hot path: a dict lookup and a few prefix tests)."""
@@ -111,8 +114,9 @@ class BootWatch:
             st.explained = True
         kept = [(due, r) for due, r in self._pending
                 if not (r.host == inc.host and r.boot == inc.boot)]
-        self.counters["cancelled"] += len(self._pending) - len(kept)
-        self._pending = kept
+        if len(kept) != len(self._pending):
+            self.counters["cancelled"] += len(self._pending) - len(kept)
+            self._pending, self.changed = kept, True
 
     def due(self, wall: float) -> List[Incident]:
         """The REBOOT incidents whose grace has passed."""
@@ -121,7 +125,31 @@ class BootWatch:
         out = [r for due, r in self._pending if due <= wall]
         self._pending = [(due, r) for due, r in self._pending if due > wall]
         self.counters["unexplained"] += len(out)
+        self.changed = True
         return out
+
+    def pending_docs(self) -> List[dict]:
+        """The REBOOT incidents in their grace, JSON-ready, soonest first."""
+        self.changed = False
+        return [{"due": due, "incident": inc.to_dict()} for due, inc in self._pending]
+
+    def restore(self, docs) -> int:
+        """Put back what pending_docs() gave an earlier run: their grace goes on (wall
+        times); one already known (same id) or malformed is skipped. How many."""
+        known = {inc.id for _due, inc in self._pending}
+        n = 0
+        for d in docs if isinstance(docs, list) else ():
+            try:
+                due, inc = float(d["due"]), incident_from_dict(d["incident"])
+            except (KeyError, TypeError, ValueError, AttributeError):
+                continue
+            if inc.type != TYPE or inc.id in known:
+                continue
+            self._pending.append((due, inc))
+            known.add(inc.id)
+            n += 1
+        self._pending.sort(key=lambda p: p[0])
+        return n
 
     def next_due(self) -> Optional[float]:
         return self._pending[0][0] if self._pending else None
@@ -140,6 +168,7 @@ class BootWatch:
                        first_seq=st.first_seq, last_ts_us=st.last_ts_us,
                        first_time=st.last_wall, last_time=wall)
         self._pending.append((wall + self.grace, inc))
+        self.changed = True
 
     def _add(self, host: str, boot: int) -> _Boot:
         if len(self._hosts) >= self.max_hosts:

@@ -71,6 +71,7 @@ class Endpoint:
         self.reboots = BootWatch()                # unexplained reboots (hosts/reboots.py)
         self.facts_writer = None                  # sng/hostfacts.py, with a state_dir
         self.facts_saved = self.facts_pruned = 0.0
+        self.reboots_saved = 0.0                  # sng/rebootstate.py
         self.inventory = None                     # hosts.inventory.InventoryFile, when set
         self.inventory_checked = 0.0              # monotonic time of the last look at it
         self.owner = None                    # the source instance using it, or None

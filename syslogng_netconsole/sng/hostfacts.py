@@ -11,6 +11,7 @@ import threading
 from ..hosts.fleet import HostTable  # noqa: F401 (the type of ep.facts)
 from ..hosts.hostdb import HostDb, HostDbError
 from ..threads import name_os_thread
+from . import rebootstate
 
 SAVE_EVERY = 5.0
 FORGET_AFTER = 30 * 86400.0
@@ -89,7 +90,9 @@ def attach(ep, state_dir: str, log) -> None:
 
 
 def tick(ep, now: float, wall: float, force: bool = False) -> None:
-    """From the source's loop (cheap unless SAVE_EVERY passed) and at deinit (force)."""
+    """From the source's loop (cheap unless SAVE_EVERY passed) and at deinit (force);
+    the pending REBOOT incidents too (sng/rebootstate.py)."""
+    rebootstate.save(ep, now, force)
     w = ep.facts_writer
     if w is None or (not force and now - ep.facts_saved < SAVE_EVERY):
         return

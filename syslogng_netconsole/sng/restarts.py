@@ -13,7 +13,7 @@ is counted on the endpoint and logged, never raised.
 
 import time
 
-from . import persist
+from . import persist, rebootstate
 from .detect import JOURNAL_RETRY, SourceDetector, reports_path
 from .journal import journal_path
 
@@ -69,6 +69,7 @@ def restore_at_start(ep, det, settings, fresh: bool, log) -> None:
                  % (port, len(recs)))
     if det is not None and state_dir:
         _open_journal(ep, det, state_dir, port, fresh, settings["journal"], log)
+        rebootstate.restore(ep, fresh, log)
     if det is not None:                 # after the journal's: the order they came in
         now = time.monotonic()
         for rec, detected in recs:

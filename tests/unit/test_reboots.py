@@ -76,3 +76,21 @@ def test_a_new_boot_in_a_new_stream_is_seen_by_its_clock_going_back():
                      ts_us=0, boot=0), 3600.0)
     (inc,) = w.due(3600.0)
     assert inc.title == "unexplained reboot after 3596 s of silence" and inc.boot == 2
+
+
+def test_pending_reboots_are_saved_and_restored_with_their_grace():
+    import json
+    w = BootWatch(grace=10.0)
+    boot(w, "10.0.0.1", 0, ["Linux version 6.12.3", "last words"], 100.0)
+    boot(w, "10.0.0.1", 1, ["Linux version 6.12.3"], 200.0)
+    assert w.changed
+    docs = json.loads(json.dumps(w.pending_docs()))       # what the file holds
+    assert not w.changed and [d["due"] for d in docs] == [210.0]
+    again = BootWatch(grace=10.0)                          # the next start
+    junk = [{"due": "x"}, {"incident": {}}, 7, {"due": 1.0, "incident": {"type": "BUG"}}]
+    assert again.restore(junk + docs + docs) == 1          # malformed and twice: skipped
+    assert again.restore("not a list") == 0
+    assert again.due(205.0) == [] and again.next_due() == 210.0
+    (inc,) = again.due(210.5)
+    assert inc.type == TYPE and inc.id == w.due(211.0)[0].id
+    assert inc.text.endswith("last words")
