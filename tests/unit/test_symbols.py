@@ -268,7 +268,6 @@ def test_debuginfod_cache_stays_under_its_cap_and_a_lying_server_is_refused(tmp_
     """A real HTTP server in the elfutils layout (/buildid/HEX/debuginfo): the cache
     keeps the most recent files within max_bytes; a reply with another build-id is
     not cached and is counted as a bad reply."""
-    import functools
     import http.server
     import threading
     files = [_elf_with_build_id(tmp_path, "m%d" % i, 20000) for i in range(3)]
