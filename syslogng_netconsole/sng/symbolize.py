@@ -263,11 +263,18 @@ class SymbolizeStage:
 # -- the destination's three calls ------------------------------------------------
 
 def start_stage(opts: dict, state_dir: str, log, counters):
-    """The running stage, or None with symbolize("no")."""
+    """The running stage, or None with symbolize("no") or when it cannot start
+    (logged: reports are stored and alerted unsymbolized; storage never depends on it)."""
     if not opts.get("symbolize"):
         return None
-    stage = SymbolizeStage(opts, state_dir, log, counters)
-    stage.start()
+    try:
+        stage = SymbolizeStage(opts, state_dir, log, counters)
+        stage.start()
+    except Exception as exc:
+        counters["symbolize_start_errors"] += 1
+        log("error", "netconsole-incidents: the symbolizer cannot start (%r); reports are "
+                     "stored unsymbolized" % (exc,))
+        return None
     return stage
 
 

@@ -16,7 +16,6 @@ skipped), so a dead server costs one timeout, not one per frame.
 import base64
 import os
 import shutil
-import ssl
 import tempfile
 import urllib.error
 import urllib.parse
@@ -53,7 +52,7 @@ class Debuginfod:
     def __init__(self, urls: List[str], cache_dir: str, max_bytes: int = 2 << 30,
                  timeout: float = 10.0, max_file: int = 2 << 30,
                  clock: Optional[Callable[[], float]] = None, down_for: float = 60.0,
-                 context: Optional[ssl.SSLContext] = None):
+                 context=None):
         self.urls = list(urls)
         self.cache_dir = cache_dir
         self.max_bytes = max_bytes
@@ -61,11 +60,20 @@ class Debuginfod:
         self.timeout = timeout
         self.clock = clock
         self.down_for = down_for
-        self.context = context or ssl.create_default_context()
+        self._context = context       # an ssl.SSLContext; made at the first https request
         self._down = {}             # url -> clock time until which it is skipped
         self._missing = set()       # build-ids every server said 404 to
         self.last_error = ""
         self.counters = {"fetched": 0, "cache_hits": 0, "misses": 0, "errors": 0}
+
+    def _tls(self):
+        """The verifying TLS context, imported here: ssl may not import in a broken
+        environment (a foreign python3 first on syslog-ng's PATH), and that must cost
+        https servers only, not the incidents destination."""
+        if self._context is None:
+            import ssl
+            self._context = ssl.create_default_context()
+        return self._context
 
     def cached(self, build_id: str) -> Optional[str]:
         path = os.path.join(self.cache_dir, build_id, "debuginfo")
@@ -142,7 +150,7 @@ class Debuginfod:
         os.makedirs(self.cache_dir, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".part-", dir=self.cache_dir)
         try:
-            ctx = self.context if url.startswith("https:") else None
+            ctx = self._tls() if url.startswith("https:") else None
             with os.fdopen(fd, "wb") as out, urllib.request.urlopen(
                     self._request(url, build_id), timeout=self.timeout, context=ctx) as r:
                 n = 0

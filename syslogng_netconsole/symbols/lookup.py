@@ -23,8 +23,6 @@ Names come from kernel text: a release or module name that could be a path
 trick (``..``, ``/``, odd characters) is refused before it reaches the disk.
 """
 
-import gzip
-import lzma
 import os
 import re
 from typing import Callable, Dict, List, Optional, Tuple
@@ -50,6 +48,11 @@ def _norm(name: str) -> str:
 
 def open_elf(path: str) -> elf.Elf:
     if path.endswith(".xz") or path.endswith(".gz"):
+        try:    # here, not at import: a broken stdlib costs compressed modules only
+            import gzip
+            import lzma
+        except ImportError as exc:
+            raise elf.ElfError("cannot decompress: %s" % exc) from exc
         opener = lzma.open if path.endswith(".xz") else gzip.open
         try:
             with opener(path) as f:

@@ -121,3 +121,16 @@ def test_a_report_without_frames_is_not_waited_for(tmp_path):
     assert not list(stage._release.queue)[1].done.is_set()
     r = service.Symbolizer([], [], str(tmp_path / "c")).run(inc.text, "6.1")
     assert r[0]["reason"] == "no-frames" and r[0]["status"] == "none"
+
+
+def test_a_symbolizer_that_cannot_start_leaves_storage_alone(tmp_path):
+    """e.g. its MAINTAINERS file gone between init() and the start: logged, counted,
+    no stage (the sink then hands incidents to the alerts itself)."""
+    import collections
+    said, counters = [], collections.Counter()
+    gone = tmp_path / "MAINTAINERS"
+    opts = options(tmp_path, maintainers_file=str(gone))
+    assert sym.start_stage(opts, str(tmp_path), lambda lvl, t: said.append((lvl, t)),
+                           counters) is None
+    assert counters["symbolize_start_errors"] == 1
+    assert said and said[0][0] == "error" and "stored unsymbolized" in said[0][1]
