@@ -25,6 +25,11 @@ from syslogng_netconsole.incidents.incident import Incident
 
 DB_NAME = "incidents.sqlite"
 STORE_SCHEMA_VERSION = 3      # PRAGMA user_version of incidents.sqlite (migrated up)
+# The oldest version a read-only reader (the CLI, metrics) reads as it is, before
+# syslog-ng migrated it: the steps since only add (3: a column and an index), and
+# readers read the `data` JSON and the first version's columns. A package upgraded
+# while syslog-ng is stopped must not make `incidents` fail.
+STORE_READABLE_FROM = 2
 
 # Columns copied out of the incident for queries; the whole incident is in `data`.
 _COLUMNS = ("id", "host", "boot", "type", "title", "signature", "first_line",
@@ -116,7 +121,7 @@ class Store:
                 version = self._db.execute("PRAGMA user_version").fetchone()[0]
                 if version > STORE_SCHEMA_VERSION:
                     raise StoreError(_newer(self.path, version))
-                if version != STORE_SCHEMA_VERSION:
+                if version < STORE_READABLE_FROM:
                     raise StoreError("%s has schema version %d, older than this release's %d:"
                                      " syslog-ng migrates it when it starts with this release"
                                      % (self.path, version, STORE_SCHEMA_VERSION))

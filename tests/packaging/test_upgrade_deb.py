@@ -384,7 +384,12 @@ def _scenario(box, half_pcap, cut_text, want_half, want_crash, crash_lines, old_
 
     # -- everything of before, unchanged; the new CLI reads it
     after = sql(db, "SELECT * FROM incidents ORDER BY id")
-    assert [r for r in after if r[0] in {b[0] for b in before["incidents"]}] == before["incidents"]
+    # every old row as it was; the columns later schemas added (3: guilty_file) are
+    # NULL for them: an old incident is not symbolized again
+    width = len(before["incidents"][0])
+    kept = [r for r in after if r[0] in {b[0] for b in before["incidents"]}]
+    assert [r[:width] for r in kept] == before["incidents"]
+    assert all(v is None for r in kept for v in r[width:]), kept
     listed = [json.loads(line) for line in box.ok(["syslogng-netconsole", "incidents",
                                                     "--json"]).splitlines()]
     assert sorted(i["id"] for i in listed) == sorted([crash_id, half_id])

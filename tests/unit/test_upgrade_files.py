@@ -77,6 +77,23 @@ def test_store_of_a_release_is_migrated_and_kept(release):
         ro.close()
 
 
+def test_store_of_a_release_is_read_before_syslog_ng_migrates_it(release):
+    """A package upgraded while syslog-ng is stopped: the CLI reads the old store as
+    it is (every incident) and leaves its version alone."""
+    expected, state = release
+    db = sqlite3.connect(str(state / "incidents.sqlite"))
+    old_version = db.execute("PRAGMA user_version").fetchone()[0]
+    db.close()
+    ro = Store(str(state), readonly=True)
+    try:
+        assert sorted(r["id"] for r in ro.list()) == sorted(i["id"] for i in expected["incidents"])
+    finally:
+        ro.close()
+    db = sqlite3.connect(str(state / "incidents.sqlite"))
+    assert db.execute("PRAGMA user_version").fetchone()[0] == old_version
+    db.close()
+
+
 def test_outbox_of_a_release_keeps_waiting_alerts(release):
     expected, state = release
     assert expected["outbox_schema"] <= OUTBOX_SCHEMA_VERSION
