@@ -83,6 +83,7 @@ class SymbolizeStage:
         self.counters = counters if counters is not None else collections.Counter()
         self.symbolizer = service.from_options(opts, state_dir, clock=time.monotonic)
         self.on_alert = None            # the dispatcher's submit, or None
+        self.on_alert_many = None       # its submit_many: a batch in one transaction
         self._work = queue.Queue()
         self._release = queue.Queue()
         self._lock = threading.Lock()
@@ -233,20 +234,29 @@ class SymbolizeStage:
     def _hand(self, items):
         """Each to the alert hook, in order; then the taken ones marked handed in
         one transaction (a crash before: handed on again at the next start)."""
-        taken = []
+        taken, snapshots = [], []
         for item in items:
             if not item.done.is_set():
                 self.counters["symbolize_late"] += 1
             with self._lock:
-                snapshot = copy.copy(item.inc)
-            try:
-                if self.on_alert is not None:
-                    self.on_alert(snapshot, item.wall)
+                snapshots.append((copy.copy(item.inc), item.wall))
+        if self.on_alert_many is not None and snapshots:
+            try:                        # one outbox transaction for the batch
+                self.on_alert_many(snapshots)
+                taken = [inc.id for inc, _wall in snapshots]
             except Exception as exc:
                 self.counters["alert_errors"] += 1
                 self._log("error", "netconsole-incidents: alert hook: %r" % (exc,))
-                continue                # handed on again at the next start
-            taken.append(snapshot.id)
+        else:
+            for snapshot, wall in snapshots:
+                try:
+                    if self.on_alert is not None:
+                        self.on_alert(snapshot, wall)
+                except Exception as exc:
+                    self.counters["alert_errors"] += 1
+                    self._log("error", "netconsole-incidents: alert hook: %r" % (exc,))
+                    continue            # handed on again at the next start
+                taken.append(snapshot.id)
         store = self._open_store() if taken else None
         if store is not None:
             try:
@@ -285,6 +295,8 @@ def attach(sink, stage, on_alert, enabled: bool = True) -> None:
         sink.set_alerts(on_alert, enabled=enabled)
         return
     stage.on_alert = on_alert
+    # a bound Dispatcher.submit: its dispatcher takes a batch in one transaction
+    stage.on_alert_many = getattr(getattr(on_alert, "__self__", None), "submit_many", None)
     sink.set_alerts(stage.submit)
 
 

@@ -342,3 +342,34 @@ def test_a_channel_that_cannot_be_imported_leaves_the_others_running(tmp_path, m
                            str(tmp_path), log)
     assert [type(c).__name__ for c in alone] == ["JsonFileChannel"]
     assert any("no configured channel could start" in m for _level, m in log.lines)
+
+
+def test_a_batch_is_admitted_as_one_by_one_in_one_transaction(tmp_path, http):
+    """submit_many (the symbolizer stage hands a storm in batches): the same verdicts
+    and deliveries as submit() one by one, one outbox transaction for the batch."""
+    web = http()
+    d = make(tmp_path, **{"webhook-url": web.url, "digest-interval": "1"})
+    try:
+        assert d.submit_many([]) == []
+        # opens the outbox (no sender thread yet: d.start() comes after the count)
+        assert d.submit(incident(host="warm-up", sig="sig-other")) == "sent"
+        now = time.time()
+        begins = []
+        real = d.outbox.transaction
+
+        def counted():
+            begins.append(1)
+            return real()
+        d.outbox.transaction = counted
+        verdicts = d.submit_many([(incident(host="host-%02d" % i, seq=i), now)
+                                  for i in range(38)])
+        d.outbox.transaction = real
+        assert verdicts == ["sent"] + ["folded"] * 37 and len(begins) == 1
+        d.start()
+        assert wait_for(lambda: len(web.requests) >= 3, 10)
+        docs = [r["json"]["netconsole"] for r in web.requests]
+        first = [x for x in docs if x["kind"] == "incident" and x["host"] == "host-00"]
+        dig = [x for x in docs if x["kind"] == "digest"]
+        assert len(first) == 1 and len(dig) == 1 and dig[0]["count"] == 37, docs
+    finally:
+        d.stop()
