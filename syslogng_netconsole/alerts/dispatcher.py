@@ -154,34 +154,30 @@ class Dispatcher:
         try:
             alerts = [(model.from_incident(inc, float(wall), self.cfg.alert_ttl), float(wall))
                       for inc, wall in items]
-            if not alerts:
-                return []
-            self.stats["submitted"] += len(alerts)
-            if self.outbox is None:
-                self._open()
-            out, verdicts = [], []
-            with self._lock:
-                for alert, wall in alerts:
-                    queued, verdict = self.policy.admit(alert, wall)
-                    out.extend(queued)
-                    verdicts.append(verdict)
-                self._enqueue(out, alerts[-1][1])
-            self._kick()
-            return verdicts
+            return self._admit(alerts) if alerts else []
         except Exception as exc:
             self.stats["submit_errors"] += len(items)
             self.log.error("netconsole alerts: cannot queue %d alert(s): %s" % (len(items), exc))
             return ["error"] * len(items)
 
     def submit_alert(self, alert, now):
-        self.stats["submitted"] += 1
+        return self._admit([(alert, now)])[0]
+
+    def _admit(self, alerts):
+        """The policy's verdict on each (alert, now), in order; what it lets through
+        written in one outbox transaction (with the policy state); the senders woken."""
+        self.stats["submitted"] += len(alerts)
         if self.outbox is None:
             self._open()
+        out, verdicts = [], []
         with self._lock:
-            out, verdict = self.policy.admit(alert, now)
-            self._enqueue(out, now)
+            for alert, now in alerts:
+                queued, verdict = self.policy.admit(alert, now)
+                out.extend(queued)
+                verdicts.append(verdict)
+            self._enqueue(out, alerts[-1][1])
         self._kick()
-        return verdict
+        return verdicts
 
     def _enqueue(self, alerts, now, only=None):
         """Rate limit and write ``alerts`` (+ policy state) in one transaction."""

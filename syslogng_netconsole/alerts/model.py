@@ -179,15 +179,8 @@ def from_incident(incident, now, ttl=3600.0, text_cap=sanitize.BODY_CAP):
 
 def _report_text(incident):
     """The report, each frame with its file:line once symbolized."""
-    text = getattr(incident, "text", "") or ""
-    symbols = getattr(incident, "symbols", None)
-    if not isinstance(symbols, dict) or not symbols.get("frames"):
-        return text
     from syslogng_netconsole.symbols.symbolize import annotate
-    try:
-        return annotate(text, symbols)
-    except (TypeError, KeyError, ValueError, AttributeError):   # a stored or journaled
-        return text                                            # incident is untrusted
+    return annotate(getattr(incident, "text", "") or "", getattr(incident, "symbols", None))
 
 
 def labels_text(host_labels):

@@ -163,7 +163,7 @@ def _symbolize(sym, inc: Incident) -> None:
 
 def _text(inc: Incident) -> str:
     from syslogng_netconsole.symbols.symbolize import annotate
-    return annotate(inc.text, inc.symbols) if inc.symbols else inc.text
+    return annotate(inc.text, inc.symbols)
 
 
 def run(args) -> int:

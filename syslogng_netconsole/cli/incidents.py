@@ -102,10 +102,7 @@ def _report(r: dict, out) -> None:
         out.write("    symbols: %s%s\n" % (sanitize.printable(symbols["status"], 20),
                                            " (%s)" % sanitize.printable(symbols["reason"], 200)
                                            if symbols.get("reason") else ""))
-        try:
-            text = annotate(text, symbols)
-        except (TypeError, KeyError, ValueError, AttributeError):
-            pass
+        text = annotate(text, symbols)
     if r.get("guilty_file"):
         out.write("    guilty file: %s\n" % sanitize.printable(r["guilty_file"], 300))
     sub = r.get("subsystem")

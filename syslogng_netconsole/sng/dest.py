@@ -274,7 +274,7 @@ class IncidentDestination(_Base):
         from syslogng_netconsole.alerts.dispatcher import Dispatcher
         self._alerts = Dispatcher(self.alert_cfg, self._sink.state_dir, _log)
         self._alerts.start()
-        sym.attach(self._sink, self._symbols, self._alerts.submit)
+        sym.attach(self._sink, self._symbols, self._alerts)
         self._wake.set()                # the thread hands on what waited (hand_on)
 
     def _stop_alerts(self):

@@ -288,15 +288,16 @@ def start_stage(opts: dict, state_dir: str, log, counters):
     return stage
 
 
-def attach(sink, stage, on_alert, enabled: bool = True) -> None:
-    """sink.set_alerts(), through the stage when there is one (it also symbolizes
-    when no alerts are configured: the store gets the symbols all the same)."""
+def attach(sink, stage, dispatcher, enabled: bool = True) -> None:
+    """sink.set_alerts() with the dispatcher's submit, through the stage when there is
+    one (it also symbolizes when no alerts are configured: the store gets the symbols
+    all the same); the stage hands its batches to submit_many (one transaction)."""
+    on_alert = dispatcher.submit if dispatcher is not None else None
     if stage is None:
         sink.set_alerts(on_alert, enabled=enabled)
         return
     stage.on_alert = on_alert
-    # a bound Dispatcher.submit: its dispatcher takes a batch in one transaction
-    stage.on_alert_many = getattr(getattr(on_alert, "__self__", None), "submit_many", None)
+    stage.on_alert_many = dispatcher.submit_many if dispatcher is not None else None
     sink.set_alerts(stage.submit)
 
 

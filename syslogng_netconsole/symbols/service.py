@@ -42,10 +42,6 @@ def check_urls(value: str) -> str:
     return value
 
 
-NO_FRAMES = {"status": "none", "reason": "no-frames", "frames": [], "guilty_file": None,
-             "sources": {}}
-
-
 def has_frames(text: Optional[str]) -> bool:
     """False when the report cannot have a frame (no ``func+0x``): skipped quickly."""
     return bool(text) and "+0x" in text
@@ -65,9 +61,8 @@ class Symbolizer:
         self.counters = collections.Counter()
 
     def run(self, text: str, release: Optional[str]):
-        if not has_frames(text):        # most of a storm's lines: nothing to look up
-            symbols = dict(NO_FRAMES, frames=[], sources={})
-        elif not self.tool.available():
+        # a report without frames: symbolize() says "no-frames" without the tool
+        if has_frames(text) and not self.tool.available():
             symbols = {"status": "none", "reason": "no-addr2line", "frames": [],
                        "guilty_file": None, "sources": {}}
         else:

@@ -183,9 +183,17 @@ def where(locations: List[dict]) -> str:
 
 def annotate(text: str, symbols: Optional[dict]) -> str:
     """The report with each symbolized frame line followed by its file:line and
-    the functions the code was inlined into, as addr2line -p prints them."""
-    if not symbols or not symbols.get("frames"):
+    the functions the code was inlined into, as addr2line -p prints them. `symbols`
+    may come from a store or a journal (untrusted): malformed, the text as it is."""
+    if not isinstance(symbols, dict) or not symbols.get("frames"):
         return text
+    try:
+        return _annotate(text, symbols)
+    except (TypeError, KeyError, ValueError, AttributeError):
+        return text
+
+
+def _annotate(text: str, symbols: dict) -> str:
     lines = (text or "").split("\n")
     extra: Dict[int, List[str]] = {}
     for d in symbols["frames"]:

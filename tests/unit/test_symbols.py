@@ -307,3 +307,12 @@ def test_debuginfod_cache_stays_under_its_cap_and_a_lying_server_is_refused(tmp_
         assert c.fetch("cd" * 20) is None                 # 404: a miss, not an error
     finally:
         srv.shutdown()
+
+
+def test_annotate_leaves_the_text_when_stored_symbols_are_malformed():
+    """Stored and journaled incidents are untrusted: every caller (mail, JSON,
+    incidents --text, analyze) gets the plain report, never an exception."""
+    for bad in ({"frames": [{"line": 0, "locations": [{"func": "x"}]}]},
+                {"frames": [{"line": 0, "locations": [{"file": "a.c", "line": "x"}]}] * 2},
+                {"frames": "nope"}, "nope", None):
+        assert annotate("a+0x1/0x2", bad) == "a+0x1/0x2"
