@@ -70,6 +70,11 @@ def test_store_of_a_release_is_migrated_and_kept(release):
     finally:
         s.close()
     # the CLI's read-only view of the migrated store
+    assert_read_only_lists_every_incident(state, expected)
+
+
+def assert_read_only_lists_every_incident(state, expected):
+    """The CLI's read-only view of the store lists every incident of the release."""
     ro = Store(str(state), readonly=True)
     try:
         assert sorted(r["id"] for r in ro.list()) == sorted(i["id"] for i in expected["incidents"])
@@ -81,17 +86,15 @@ def test_store_of_a_release_is_read_before_syslog_ng_migrates_it(release):
     """A package upgraded while syslog-ng is stopped: the CLI reads the old store as
     it is (every incident) and leaves its version alone."""
     expected, state = release
-    db = sqlite3.connect(str(state / "incidents.sqlite"))
-    old_version = db.execute("PRAGMA user_version").fetchone()[0]
-    db.close()
-    ro = Store(str(state), readonly=True)
-    try:
-        assert sorted(r["id"] for r in ro.list()) == sorted(i["id"] for i in expected["incidents"])
-    finally:
-        ro.close()
-    db = sqlite3.connect(str(state / "incidents.sqlite"))
-    assert db.execute("PRAGMA user_version").fetchone()[0] == old_version
-    db.close()
+    def version():
+        db = sqlite3.connect(str(state / "incidents.sqlite"))
+        try:
+            return db.execute("PRAGMA user_version").fetchone()[0]
+        finally:
+            db.close()
+    old_version = version()
+    assert_read_only_lists_every_incident(state, expected)
+    assert version() == old_version
 
 
 def test_outbox_of_a_release_keeps_waiting_alerts(release):
