@@ -608,7 +608,7 @@ def _src(res):
     if not c:
         return "-"
     return "%s / %s / %s / %s" % (c.get("source.datagrams", 0), c.get("source.posted", 0),
-                                  c.get("source.suspends", 0), c.get("core.lost", 0))
+                                  c.get("source.post_waits", 0), c.get("core.lost", 0))
 
 
 def pct(a, b):
@@ -767,7 +767,7 @@ def run_s1(args, traffic, ref, results):
              "; ".join("%s x%d" % kv for kv in ref["incidents"].get("titles", {}).items()), per_host_udp))
     print(table(["rate/s", "receiver", "sent/s", "rcvbuf", "kernel drops", "lines written / expected",
                  "hosts complete", "incidents stored", "last incident s after last datagram",
-                 "settle s", "source read / posted / suspends / core lost",
+                 "settle s", "source read / posted / post waits / core lost",
                  "lines ratio vs udp() per-host / 1 file"], rows))
     print("\nIncident titles stored over all S1 runs: %s" % (titles or "-"))
     sys.stdout.flush()
@@ -849,7 +849,7 @@ def run_s2(args, traffic, ref, results, tmpdir):
           "syslog-ng started under prlimit --nofile=%s\n" % (n_hosts, len(boot), len(boot), args.s2_rate, args.s2_nofile))
     print("Complete: drop-in file identical to the 1-host reference (%d lines); udp(): %d lines. "
           "RSS after = output settled; idle = %d s later.\n" % (ref["boot"]["lines"], lines_of(boot), args.idle))
-    print(table(["receiver", "nofile at run (soft/hard)", "sent/s", "source read / posted / suspends / core lost",
+    print(table(["receiver", "nofile at run (soft/hard)", "sent/s", "source read / posted / post waits / core lost",
                  "per-host files", "hosts complete",
                  "kernel drops", "'Error opening file'", "RSS KiB before / after / idle",
                  "KiB per host after / idle", "files ratio vs udp()", "idle RSS ratio vs udp()"], rows))

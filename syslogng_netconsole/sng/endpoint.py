@@ -25,7 +25,7 @@ from .sockets import bind, set_rcvbuf
 
 RECV_SIZE = 65536          # largest UDP payload is 65527 bytes: nothing is ever cut
 READ_BATCH = 256           # datagrams read per socket before timers and posting run
-MAX_HELD = 20000           # records waiting while syslog-ng has suspended us...
+MAX_HELD = 20000           # drained records waiting for their post (or a restart)...
 MAX_HELD_BYTES = 32 << 20  # ...and their text; beyond either, the oldest are dropped (counted)
 ORPHAN_GRACE = 30.0        # seconds an untaken endpoint (port left the config) stays open
 BIND_RETRY = 5.0           # seconds between attempts to bind a busy port
@@ -217,10 +217,10 @@ class Endpoint:
                 host = "other"
             drops[host] += n
 
-    def timeout(self, now: float, posting: bool) -> float:
+    def timeout(self, now: float) -> float:
         """Seconds the loop may wait: 0 with records to post, else until the core's
         next deadline, at most 1 (stats, bind retries, orphan sweep)."""
-        if posting and self.held:
+        if self.held:
             return 0.0
         try:
             deadline = self.core.next_deadline()

@@ -1,5 +1,5 @@
 """The source glue driven in plain Python (no syslog-ng): option conversion for 3.38
-(str) and 4.x (typed) values, flow control (suspend/wakeup) without blocking the loop,
+(str) and 4.x (typed) values, flow control (syslog-ng's blocking post) in order,
 reload take-over, and that a failing message build is counted, not fatal. The real
 daemon is exercised by the other files of this tier; these pin the corner cases."""
 
@@ -29,19 +29,39 @@ class FakeMessage(dict):
 
 
 class Source(sng_source.NetconsoleSource):
-    """post_message as syslog-ng's non-blocking mode: suspend() when the window is full."""
+    """post_message as syslog-ng's blocking mode (python-source.c without suspend()):
+    the message is taken, then the call waits while the window is full, until the
+    window opens (`open_window()`) or `request_exit()` ends the wait."""
 
     window = 10 ** 9
 
     def __init__(self):
         self.posted = []
-        self.lock = threading.Lock()
+        self.cond = threading.Condition()
+        self.exiting = False
 
     def post_message(self, msg):
-        with self.lock:
+        with self.cond:
             self.posted.append(msg)
-            if len(self.posted) >= self.window:
-                self.suspend()
+            while len(self.posted) >= self.window and not self.exiting:
+                self.cond.wait()
+
+    def open_window(self):
+        with self.cond:
+            self.window = 10 ** 9
+            self.cond.notify_all()
+
+    def request_exit(self):
+        super().request_exit()
+        with self.cond:             # syslog-ng signals the waiting post after request_exit()
+            self.exiting = True
+            self.cond.notify_all()
+
+
+def test_the_source_posts_in_syslog_ngs_blocking_mode():
+    """No suspend()/wakeup(): python-source.c's non-blocking mode races (sng/source.py)."""
+    assert not hasattr(sng_source.NetconsoleSource, "suspend")
+    assert not hasattr(sng_source.NetconsoleSource, "wakeup")
 
 
 @pytest.fixture
@@ -100,7 +120,7 @@ def test_bad_options_are_config_errors_naming_the_option(options, named):
     assert Source().init(options) is False
 
 
-def test_flow_control_holds_records_and_keeps_the_timers_running(fake_logmessage):
+def test_flow_control_waits_for_the_window_and_keeps_the_order(fake_logmessage):
     src = Source()
     src.window = 5
     t, port = start(src)
@@ -109,11 +129,10 @@ def test_flow_control_holds_records_and_keeps_the_timers_running(fake_logmessage
             tx.bind(("127.0.0.60", 0))
             for seq in range(1, 21):
                 tx.sendto(ext(seq, "r%d" % seq), ("127.0.0.1", port))
-            wait_for(lambda: len(src._ep.held) >= 10, 5)
-            assert len(src.posted) == 5                       # suspended after 5
-            assert src._ep.counters["datagrams"] == 20        # ...but still reading
-            src.window = 10 ** 9
-            src.wakeup()                                      # from "another thread"
+            wait_for(lambda: len(src.posted) == 5, 5)
+            time.sleep(0.3)
+            assert len(src.posted) == 5                       # the 5th post waits
+            src.open_window()                                 # from "another thread"
             wait_for(lambda: len(src.posted) == 20, 5)
     finally:
         stop(src, t)
@@ -133,12 +152,17 @@ def test_records_held_back_by_flow_control_are_journaled_for_detection(fake_logm
     from syslogng_netconsole.sng import journal
     src = Source()
     src.window = 3
-    t, port = start(src, detect="yes", detect_worker="no", state_dir=str(tmp_path))
+    port = free_udp_port()
+    assert src.init({"ip": "127.0.0.1", "port": str(port), "stats_interval": "0", "detect": "yes",
+                     "detect_worker": "no", "state_dir": str(tmp_path)}) is True
+    t = threading.Thread(target=src.run, daemon=True)
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
             tx.bind(("127.0.0.61", 0))
+            # all wait in the socket before the loop runs: one read batch drains them
             for seq, line in enumerate(OOPS_LINES[:30], 1):
                 tx.sendto(ext(seq, line), ("127.0.0.1", port))
+            t.start()
             wait_for(lambda: src._ep.counters["datagrams"] == 30, 5)
             wait_for(lambda: src._det.kept.count() >= 30, 5)
             assert len(src.posted) == 3 and len(src._ep.held) == 27
@@ -147,8 +171,7 @@ def test_records_held_back_by_flow_control_are_journaled_for_detection(fake_logm
             texts = [rec[1] for rec, _ in journal.load(path, 0.0)[0]]
             assert texts[:30] == OOPS_LINES[:30]      # posted or not, all of them
     finally:
-        src.window = 10 ** 9
-        src.wakeup()
+        src.open_window()
         stop(src, t)
 
 
@@ -252,9 +275,9 @@ def test_sockets_above_fd_1024_work(fake_logmessage):
 
 
 def test_held_records_are_capped_in_bytes_and_counted(fake_logmessage, monkeypatch):
-    """While syslog-ng keeps the source suspended, held records are bounded (count and
-    text bytes): reading pauses at half the cap (the kernel buffers the rest), and what
-    one read batch brings beyond the cap is dropped, oldest first, and counted."""
+    """Held records are bounded (count and text bytes): what one read batch brings
+    beyond the cap is dropped, oldest first, and counted; while a post waits for
+    syslog-ng's window nothing more is read (the kernel buffers it)."""
     monkeypatch.setattr(endpoint, "MAX_HELD_BYTES", 2000)
     src = Source()
     src.window = 1
@@ -272,13 +295,12 @@ def test_held_records_are_capped_in_bytes_and_counted(fake_logmessage, monkeypat
             time.sleep(0.5)
             held = src._ep.held
             assert held.nbytes < 2000 and len(held) == 2
-            # more datagrams now stay in the kernel: reading pauses while held >= half
+            # more datagrams now stay in the kernel: the loop waits in its post
             for seq in range(11, 14):
                 tx.sendto(ext(seq, "%03d" % seq + "h" * 497), ("127.0.0.1", port))
             time.sleep(0.5)
             assert src._ep.counters["datagrams"] == 10
-            src.window = 10 ** 9
-            src.wakeup()
+            src.open_window()
             wait_for(lambda: src._ep.counters["datagrams"] == 13 and not src._ep.held
                      and len(src.posted) >= 6, 5)
             time.sleep(0.2)
@@ -286,7 +308,7 @@ def test_held_records_are_capped_in_bytes_and_counted(fake_logmessage, monkeypat
         finally:
             stop(src, t)
     # the batch's ten records came out at once (none waits for continuations): the
-    # seven oldest went over the cap; 008 was posted (and suspended the source);
-    # 009-010 waited; 011-013 were read after the wakeup
+    # seven oldest went over the cap; 008 was posted (and its post waited);
+    # 009-010 were held; 011-013 were read once the window opened
     assert dropped == 7
     assert [m["MESSAGE"][:3] for m in src.posted] == ["008", "009", "010", "011", "012", "013"]
