@@ -26,6 +26,9 @@ from syslogng_netconsole.symbols import elf
 from syslogng_netconsole.symbols.frames import BUILD_ID_OK
 
 CHUNK = 1 << 20
+# a build-id no server has is asked for again after this long: debug files are often
+# uploaded after the kernel is already rolled out (the locator forgets its misses sooner)
+MISS_FOR = 300.0
 
 
 def split_urls(value: str) -> List[str]:
@@ -52,7 +55,7 @@ class Debuginfod:
     def __init__(self, urls: List[str], cache_dir: str, max_bytes: int = 2 << 30,
                  timeout: float = 10.0, max_file: int = 2 << 30,
                  clock: Optional[Callable[[], float]] = None, down_for: float = 60.0,
-                 context=None):
+                 context=None, miss_for: float = MISS_FOR):
         self.urls = list(urls)
         self.cache_dir = cache_dir
         self.max_bytes = max_bytes
@@ -60,9 +63,12 @@ class Debuginfod:
         self.timeout = timeout
         self.clock = clock
         self.down_for = down_for
+        self.miss_for = miss_for
         self._context = context       # an ssl.SSLContext; made at the first https request
         self._down = {}             # url -> clock time until which it is skipped
-        self._missing = set()       # build-ids every server said 404 to
+        # build-id -> clock time until which it is not asked for again (every server
+        # said 404); without a clock, for the life of this object
+        self._missing = {}
         self.last_error = ""
         self.counters = {"fetched": 0, "cache_hits": 0, "misses": 0, "errors": 0}
 
@@ -95,9 +101,12 @@ class Debuginfod:
         if hit:
             self.counters["cache_hits"] += 1
             return hit
-        if build_id in self._missing:
-            self.last_error = "debuginfod-miss"
-            return None
+        until = self._missing.get(build_id)
+        if until is not None:
+            if self.clock is None or until > self.clock():
+                self.last_error = "debuginfod-miss"
+                return None
+            del self._missing[build_id]
         errors = 0
         for url in self.urls:
             if self.clock is not None and self._down.get(url, 0) > self.clock():
@@ -123,7 +132,7 @@ class Debuginfod:
         if not errors:
             if len(self._missing) > 10000:
                 self._missing.clear()
-            self._missing.add(build_id)
+            self._missing[build_id] = (self.clock() + self.miss_for) if self.clock else 0.0
             self.counters["misses"] += 1
             self.last_error = "debuginfod-miss"
         return None

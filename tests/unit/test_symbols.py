@@ -305,6 +305,17 @@ def test_debuginfod_cache_stays_under_its_cap_and_a_lying_server_is_refused(tmp_
         assert c.fetch(liar) is None and c.last_error == "debuginfod-bad-reply"
         assert not (cache / liar).exists()
         assert c.fetch("cd" * 20) is None                 # 404: a miss, not an error
+        # a miss is asked again once miss_for passed: the file may have been uploaded since
+        now = [1000.0]
+        c = debuginfod.Debuginfod(["http://127.0.0.1:%d" % srv.server_address[1]],
+                                  str(tmp_path / "cache2"), clock=lambda: now[0], miss_for=300.0)
+        late = _elf_with_build_id(tmp_path, "late", 20000)
+        assert c.fetch(late[1]) is None and c.last_error == "debuginfod-miss"
+        served[late[1]] = late[0].read_bytes()            # uploaded now
+        now[0] += 299.0
+        assert c.fetch(late[1]) is None and c.counters["misses"] == 1    # not asked again
+        now[0] += 2.0
+        assert c.fetch(late[1]) and c.counters["fetched"] == 1
     finally:
         srv.shutdown()
 
