@@ -4,4 +4,4 @@ Layout: a pure core (no syslog-ng import, no clock reads; time is an argument)
 and thin syslog-ng glue modules (``sng_*``) on top of it.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.2.1"

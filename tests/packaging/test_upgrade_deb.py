@@ -4,18 +4,18 @@ release, then the .deb of this checkout, in clean Debian 12 and 13 chroots.
 The previous release is 0.1.0 = commit fdb4507 (pkgtest.PREVIOUS_RELEASE: the last
 landed release before this work; there is no git tag), packaged by its own
 packaging/build-deb.sh from `git archive fdb4507` in a scratch directory; this
-checkout is 0.2.0, so apt sees a real version upgrade. Both .debs sit in one local
+checkout is 0.2.1 (its __version__), so apt sees a real version upgrade. Both .debs sit in one local
 apt repository; apt installs `=0.1.0`, then upgrades to the newest.
 
 The scenario, with the distribution's syslog-ng and its stock syslog-ng.conf, started
 by syslog-ng-core's own /etc/init.d/syslog-ng (no systemd in a chroot):
  1. local settings before the old release runs: /etc/syslog-ng/conf.d/
     00-netconsole-local.conf (webhook alerts to 127.0.0.1:18080 where nothing listens
-    yet, fast retries, an inventory file for 0.2.0), the inventory file, an edited
+    yet, fast retries, an inventory file for the new release), the inventory file, an edited
     /etc/logrotate.d/syslog-ng-netconsole (a conffile);
  2. 0.1.0 takes a real kernel crash capture (replayed by its own CLI, sender
     127.0.0.2): the incident is stored, its alert fails and waits in the outbox;
- 3. `apt-get install` of 0.2.0. When its postinst asks for the restart, the test's
+ 3. `apt-get install` of the checkout's release. When its postinst asks for the restart, the test's
     policy-rc.d (Debian's hook for the service manager's policy) holds it: the old
     syslog-ng must still be the one running, with the new files already on disk. Then
     the first half of another crash report (sender 127.0.0.3, the plain BUG capture cut
@@ -23,18 +23,18 @@ by syslog-ng-core's own /etc/init.d/syslog-ng (no systemd in a chroot):
     and the restart released: the stop saves the open report in the journal and the
     cut line in source-6666.pending.jsonl;
  4. invoke-rc.d runs the init script's try-restart (one stop, one start); the new
-    syslog-ng runs 0.2.0: its source-6666.json says so (Debian's syslog-ng logs no
-    info message of its start, so the 'listening on ... (syslogng-netconsole 0.2.0)'
+    syslog-ng runs the new release: its source-6666.json says so (Debian's syslog-ng logs no
+    info message of its start, so the 'listening on ... (syslogng-netconsole 0.2.1)'
     line is not looked for), and counts the saved records it restored.
 
 Carried over and checked after the upgrade:
  - every incident 0.1.0 stored, unchanged, and listed by the new CLI;
  - the waiting alert: delivered exactly once when a real HTTP server comes up on
    18080 (as 0.1.0 rendered it), its outbox row `sent`;
- - the half report: stored once (by 0.2.0, from the journal: flagged truncated, as
+ - the half report: stored once (by the new release, from the journal: flagged truncated, as
    the design says for a restored report that never ends), with the type, title and
    signature the checkout's detector gives the same bytes, named by the inventory
-   (0.2.0 reads the local settings); the cut line (pending.jsonl) is the last line of
+   (the new release reads the local settings); the cut line (pending.jsonl) is the last line of
    127.0.0.3's per-host file;
  - the per-host log of 127.0.0.2, the state directory's mode, the local conf, the
    inventory and the edited conffile, byte for byte;

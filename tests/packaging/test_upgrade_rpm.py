@@ -3,7 +3,7 @@ scriptlets running.
 
 The previous release is 0.1.0 = commit fdb4507 (pkgtest.PREVIOUS_RELEASE), its rpm
 built by its own packaging/build-rpm.sh from `git archive fdb4507`; this checkout is
-0.2.0. Both are the Fedora 42 build (Python 3.13). The `rpm --root` tree is a copy
+0.2.1 (its __version__). Both are the Fedora 42 build (Python 3.13). The `rpm --root` tree is a copy
 of the Debian 13 chroot with syslog-ng 4.8 and Python 3.13 installed, so the
 scriptlets have a /bin/sh and `syslog-ng --syntax-only` to run, and the packaged code
 runs with that Python (PYTHONPATH = the rpm's site-packages, which Debian's python3
