@@ -262,9 +262,8 @@ class NetconsoleSource(_Base):
                 self._take(ep.drain(now, self._say))
                 if self._det is not None:
                     self._detect(now)
+                    self._post_incidents(now)   # first: a storm's records may wait
                 self._post_held(now)
-                if self._det is not None:
-                    self._post_incidents(now)
                 self._periodic(now)
             except Exception as e:  # the loop itself must survive anything
                 ep.counters["loop_errors"] += 1
