@@ -40,6 +40,11 @@ def _release_era(release):
 # fleet's idle streams hold a few dozen records, not 256. It only grows when a slot
 # holds a seq the full ring would keep apart, so what it remembers is the same.
 RING_START = 16
+# Seqs and timestamps in the ring are kept modulo 2**32 (4 bytes, not 8, per value: a
+# fleet of idle streams): two seqs in one ring never differ by that much, and the same
+# seq with a timestamp equal modulo 71 minutes but not equal is a reboot, which resets
+# the ring. EMPTY marks a free slot (a seq of that value is just not checked).
+RING_MASK = EMPTY = 0xFFFFFFFF
 
 
 def _ring_size(full: int) -> int:
@@ -107,8 +112,8 @@ class ExtendedStream(SenderStream):
         self.last_ts = -1           # highest kernel timestamp released; -1: none yet
         self.held = {}              # seq -> [Record, deadline]: waiting for a gap
         n = _ring_size(r.limits.dup_memory)
-        self.ring_seq = array("q", [-1]) * n    # released seqs and their ts: duplicates
-        self.ring_ts = array("q", [-1]) * n
+        self.ring_seq = array("I", [EMPTY]) * n    # released seqs and their ts: duplicates
+        self.ring_ts = array("I", [EMPTY]) * n
         self.cont = None            # a 'c'/'+' record waiting for '+' pieces
         self.cont_deadline = 0.0
         self.era = ERA_UNKNOWN      # what 'c' means on this stream
@@ -199,8 +204,9 @@ class ExtendedStream(SenderStream):
 
     # -- sequencer ---------------------------------------------------------
     def _is_dup(self, seq, ts):
+        seq &= RING_MASK
         i = seq % len(self.ring_seq)
-        return self.ring_seq[i] == seq and self.ring_ts[i] == ts
+        return self.ring_seq[i] == seq and self.ring_ts[i] == ts & RING_MASK
 
     def _sequence(self, rec, now):
         seq = rec.seq
@@ -271,25 +277,26 @@ class ExtendedStream(SenderStream):
         """The ring index for seq, after growing the ring if it would forget a seq
         that a ring of dup_memory keeps."""
         full = self.r.limits.dup_memory
+        seq &= RING_MASK
         while True:
             ring = self.ring_seq
             n = len(ring)
             i = seq % n
             old = ring[i]
-            if n >= full or old == -1 or old == seq or (seq - old) % full == 0:
+            if n >= full or old == EMPTY or old == seq or (seq - old) % full == 0:
                 return i
             m = min(2 * n, full)
-            new_seq, new_ts = array("q", [-1]) * m, array("q", [-1]) * m
+            new_seq, new_ts = array("I", [EMPTY]) * m, array("I", [EMPTY]) * m
             for s_, t_ in zip(ring, self.ring_ts):
-                if s_ != -1:
+                if s_ != EMPTY:
                     new_seq[s_ % m] = s_
                     new_ts[s_ % m] = t_
             self.ring_seq, self.ring_ts = new_seq, new_ts
 
     def _remember(self, rec):
         i = self._slot(rec.seq)
-        self.ring_seq[i] = rec.seq
-        self.ring_ts[i] = rec.ts_us
+        self.ring_seq[i] = rec.seq & RING_MASK
+        self.ring_ts[i] = rec.ts_us & RING_MASK
 
     def _release(self, rec, now):
         gap = rec.seq - self.next_seq
@@ -309,11 +316,13 @@ class ExtendedStream(SenderStream):
         if rec.release is not None:
             self.last_release = rec.release
         ring = self.ring_seq
-        i = seq % len(ring)
-        if ring[i] != -1 and ring[i] != seq:    # hot path: the slot is free or ours
+        s32 = seq & RING_MASK
+        i = s32 % len(ring)
+        if ring[i] != EMPTY and ring[i] != s32:    # hot path: the slot is free or ours
             i = self._slot(seq)
-        self.ring_seq[i] = seq
-        self.ring_ts[i] = ts = rec.ts_us
+        self.ring_seq[i] = s32
+        ts = rec.ts_us
+        self.ring_ts[i] = ts & RING_MASK
         if ts > self.last_ts:
             self.last_ts = ts
         rec.boot = self.boot
@@ -384,8 +393,8 @@ class ExtendedStream(SenderStream):
         self.last_msgid = None
         self.last_release = None
         n = _ring_size(self.r.limits.dup_memory)
-        self.ring_seq = array("q", [-1]) * n
-        self.ring_ts = array("q", [-1]) * n
+        self.ring_seq = array("I", [EMPTY]) * n
+        self.ring_ts = array("I", [EMPTY]) * n
         self._sequence(rec, now)
 
     def _flush_held(self, now):

@@ -816,6 +816,23 @@ def test_small_duplicate_ring_remembers_what_the_full_one_does(monkeypatch):
     assert len(next(iter(core._streams.values())).ring_seq) == 64
 
 
+def test_duplicates_are_found_with_seqs_and_timestamps_beyond_32_bits():
+    """The duplicate ring keeps seqs and timestamps modulo 2**32 (memory per idle host):
+    a stream whose seqs and kernel timestamps passed 2**32 still has its duplicates
+    dropped, and a seq resent after a reboot (same seq, a timestamp far back) is not one."""
+    base, ts0 = (1 << 32) - 3, (1 << 33) + 7
+    core = Reassembler()
+    ds = [b"6,%d,%d,-;r%d\n" % (base + i, ts0 + i * 1000, i) for i in range(6)]
+    for d in ds + ds[1:4]:                       # three sent twice
+        core.process(d, H, 1, 2, 0.0)
+    core.flush(10.0)
+    assert [r.text for r in core.records()] == ["r%d" % i for i in range(6)]
+    assert core.counters["duplicates"] == 3
+    core.process(b"6,%d,%d,-;again\n" % (base + 5, 1000), H, 1, 2, 1.0)   # rebooted
+    core.flush(20.0)
+    assert [(r.text, r.boot) for r in core.records()] == [("again", 1)]
+
+
 def test_a_resolved_reorder_leaves_no_grown_table():
     """Memory per idle host: an emptied dict keeps its grown table (S2 of
     bench/storm.py counts 10,000 idle hosts), so the hold is a fresh one after."""
