@@ -156,13 +156,19 @@ def _match_kind(text: str) -> Optional[kinds.Kind]:
     return None
 
 
+_DEFAULT_LIMITS = DetectorLimits()     # shared: a pool holds one Detector per stream
+_NEVER = float("inf")
+
+
 class Detector:
+    __slots__ = ("limits", "_streams", "_out", "errors", "_check_at")
+
     def __init__(self, limits: Optional[DetectorLimits] = None):
-        self.limits = limits or DetectorLimits()
+        self.limits = limits or _DEFAULT_LIMITS
         self._streams: Dict[Tuple, _DetectorStream] = {}
         self._out: List[Incident] = []
         self.errors = 0          # internal failures swallowed (never raised)
-        self._check_at = float("inf")  # expire() does nothing before this
+        self._check_at = _NEVER  # expire() does nothing before this
 
     # ---- public API ----
 
@@ -188,7 +194,7 @@ class Detector:
         if now < self._check_at:
             return  # nothing can be due yet (deadlines only move later)
         lim = self.limits
-        self._check_at = float("inf")
+        self._check_at = _NEVER
         try:
             for key in list(self._streams):
                 st = self._streams[key]
@@ -202,8 +208,8 @@ class Detector:
                 if not st.open and now - st.last_time >= lim.idle_drop:
                     del self._streams[key]
             nxt = self.next_deadline()
-            self._check_at = min(nxt if nxt is not None else float("inf"),
-                                 now + lim.idle_drop if self._streams else float("inf"))
+            self._check_at = min(nxt if nxt is not None else _NEVER,
+                                 now + lim.idle_drop if self._streams else _NEVER)
         except Exception:
             self.errors += 1
 
