@@ -23,6 +23,10 @@ suspended source, dropping message"): with a stress source on 3.38, window 10, 2
 messages, 1,860 dropped in one of nine runs; the blocking mode, which takes the wakeup
 lock around its check, none in six.
 
+Counters: `source.*` (the endpoint) and `core.*` (the reassembler) are logged to
+syslog-ng's internal log every `stats_interval` seconds and at deinit, and written as
+JSON to `<state_dir>/source-<port>.json` (at most once a second, when they changed).
+
 Runs on 3.38 (bytes values, str options, no set_source_ipaddress: SOURCEIP stays
 127.0.0.1 there; HOST is the sender) and 4.x strict (typed options, base classes).
 """
@@ -56,7 +60,7 @@ _FAILED_RELOAD_REVERTS = LogMessage is None or hasattr(LogMessage, "get_as_str")
 
 STATS_FILE_PERIOD = 1.0    # the counters file is rewritten at most this often
 LOG_EVERY = 10.0           # one line per error kind per this many seconds
-POST_WAIT = 0.001          # a post that took longer waited for syslog-ng's window
+POST_WAIT = 0.001          # a post that took longer waited (the window, or the GIL)
 
 
 def _log_text(level: str, text: str) -> None:
