@@ -145,9 +145,10 @@ def test_flow_control_waits_for_the_window_and_keeps_the_order(fake_logmessage):
 
 def test_records_held_back_by_flow_control_are_journaled_for_detection(fake_logmessage,
                                                                        tmp_path):
-    """syslog-ng keeps the source suspended while an Oops arrives, then is killed:
-    the records it never took are in the journal, and a restart's detector has the
-    report open again."""
+    """syslog-ng's window is full while an Oops arrives, then syslog-ng is killed: the
+    records drained but never taken are in the journal (journaled before the post that
+    waits; a restart replays it: test_incidents.py, test_sigkill_with_a_report_open_...).
+    Records still in the kernel's buffer are not read while a post waits (sng/source.py)."""
     from harness.samples import OOPS_LINES
     from syslogng_netconsole.sng import journal
     src = Source()
@@ -165,6 +166,8 @@ def test_records_held_back_by_flow_control_are_journaled_for_detection(fake_logm
             t.start()
             wait_for(lambda: src._ep.counters["datagrams"] == 30, 5)
             wait_for(lambda: src._det.kept.count() >= 30, 5)
+            wait_for(lambda: len(src.posted) == 3, 5)       # the third post waits
+            time.sleep(0.2)
             assert len(src.posted) == 3 and len(src._ep.held) == 27
             path = journal.journal_path(str(tmp_path), port)
             wait_for(lambda: len(journal.load(path, 0.0)[0]) >= 30, 5)
