@@ -51,6 +51,11 @@ def _ring_size(full: int) -> int:
     return RING_START if full > RING_START and full & (full - 1) == 0 else full
 
 
+def _empty_ring(n: int):
+    """(seqs, timestamps) of a duplicate ring of n free slots."""
+    return array("I", [EMPTY]) * n, array("I", [EMPTY]) * n
+
+
 def _msgid(rec):
     m = rec.fields.get("msgid") if rec.fields else None
     if m is not None and m.isascii() and m.isdigit() and len(m) <= 10:
@@ -112,8 +117,7 @@ class ExtendedStream(SenderStream):
         self.last_ts = -1           # highest kernel timestamp released; -1: none yet
         self.held = {}              # seq -> [Record, deadline]: waiting for a gap
         n = _ring_size(r.limits.dup_memory)
-        self.ring_seq = array("I", [EMPTY]) * n    # released seqs and their ts: duplicates
-        self.ring_ts = array("I", [EMPTY]) * n
+        self.ring_seq, self.ring_ts = _empty_ring(n)   # released seqs and their ts: duplicates
         self.cont = None            # a 'c'/'+' record waiting for '+' pieces
         self.cont_deadline = 0.0
         self.era = ERA_UNKNOWN      # what 'c' means on this stream
@@ -286,7 +290,7 @@ class ExtendedStream(SenderStream):
             if n >= full or old == EMPTY or old == seq or (seq - old) % full == 0:
                 return i
             m = min(2 * n, full)
-            new_seq, new_ts = array("I", [EMPTY]) * m, array("I", [EMPTY]) * m
+            new_seq, new_ts = _empty_ring(m)
             for s_, t_ in zip(ring, self.ring_ts):
                 if s_ != EMPTY:
                     new_seq[s_ % m] = s_
@@ -393,8 +397,7 @@ class ExtendedStream(SenderStream):
         self.last_msgid = None
         self.last_release = None
         n = _ring_size(self.r.limits.dup_memory)
-        self.ring_seq = array("I", [EMPTY]) * n
-        self.ring_ts = array("I", [EMPTY]) * n
+        self.ring_seq, self.ring_ts = _empty_ring(n)
         self._sequence(rec, now)
 
     def _flush_held(self, now):
